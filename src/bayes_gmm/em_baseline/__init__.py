@@ -1,0 +1,10 @@
+"""Maximum-likelihood Gaussian mixtures by expectation-maximisation (NumPy + numba, no scikit-learn).
+
+Used to cross-check the Bayesian fits, to start the samplers near the mode, and as a fast fit of its own.
+"""
+
+from bayes_gmm.em_baseline._fit import fit_em
+from bayes_gmm.em_baseline._init import INIT_METHODS, kmeans_plusplus
+from bayes_gmm.em_baseline._result import EMResult, n_free_parameters
+
+__all__ = ["INIT_METHODS", "EMResult", "fit_em", "kmeans_plusplus", "n_free_parameters"]

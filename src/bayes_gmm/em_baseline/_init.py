@@ -1,0 +1,80 @@
+"""Starting responsibilities for EM: k-means++ seeding, k-means (Lloyd), or random.
+
+Each function returns an (n_samples, n_components) responsibility matrix whose rows sum to one; the first
+M-step turns it into weights, means and covariances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INIT_METHODS = ("kmeans", "kmeans++", "random")
+
+
+def _squared_distances(X, centers, x_sq_norms):
+    sq = x_sq_norms[:, np.newaxis] - 2.0 * (X @ centers.T) + np.sum(centers**2, axis=1)[np.newaxis]
+    return np.maximum(sq, 0.0)
+
+
+def kmeans_plusplus(X, n_components, rng, *, x_sq_norms=None):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), as in scikit-learn.
+
+    Each new center is the best of ``2 + log(k)`` candidates drawn with probability proportional to the
+    squared distance to the nearest existing center.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_components, n_features)
+    """
+    n_samples = X.shape[0]
+    if x_sq_norms is None:
+        x_sq_norms = np.einsum("ij,ij->i", X, X)
+    n_trials = 2 + int(np.log(n_components))
+    centers = np.empty((n_components, X.shape[1]))
+    centers[0] = X[rng.integers(n_samples)]
+    closest = _squared_distances(X, centers[:1], x_sq_norms)[:, 0]
+    for c in range(1, n_components):
+        total = closest.sum()
+        if total <= 0.0:  # fewer distinct points than components: any point will do
+            candidates = rng.integers(n_samples, size=n_trials)
+        else:
+            candidates = np.searchsorted(np.cumsum(closest), rng.random(n_trials) * total)
+            candidates = np.minimum(candidates, n_samples - 1)
+        dist = np.minimum(closest[:, np.newaxis], _squared_distances(X, X[candidates], x_sq_norms))
+        best = int(np.argmin(dist.sum(axis=0)))
+        centers[c] = X[candidates[best]]
+        closest = dist[:, best]
+    return centers
+
+
+def kmeans_labels(X, n_components, rng, *, max_iter=300):
+    """Lloyd's k-means from k-means++ seeds; returns the final hard labels, shape (n_samples,)."""
+    x_sq_norms = np.einsum("ij,ij->i", X, X)
+    centers = kmeans_plusplus(X, n_components, rng, x_sq_norms=x_sq_norms)
+    labels = np.argmin(_squared_distances(X, centers, x_sq_norms), axis=1)
+    for _ in range(max_iter):
+        counts = np.bincount(labels, minlength=n_components)
+        sums = np.stack([np.bincount(labels, weights=x, minlength=n_components) for x in X.T], axis=1)
+        occupied = counts > 0
+        centers[occupied] = sums[occupied] / counts[occupied, np.newaxis]  # an empty cluster keeps its center
+        new_labels = np.argmin(_squared_distances(X, centers, x_sq_norms), axis=1)
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return labels
+
+
+def initial_responsibilities(X, n_components, init, rng):
+    """Responsibilities to start EM from, for the named `init` method."""
+    n_samples = X.shape[0]
+    if init == "random":
+        resp = rng.random((n_samples, n_components))
+        return resp / resp.sum(axis=1, keepdims=True)
+    if init == "kmeans++":
+        centers = kmeans_plusplus(X, n_components, rng)
+        labels = np.argmin(_squared_distances(X, centers, np.einsum("ij,ij->i", X, X)), axis=1)
+    else:
+        labels = kmeans_labels(X, n_components, rng)
+    resp = np.zeros((n_samples, n_components))
+    resp[np.arange(n_samples), labels] = 1.0
+    return resp

@@ -1,0 +1,177 @@
+"""The fitted EM mixture: parameters, fit diagnostics, and what can be computed from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg
+
+from bayes_gmm._gaussian import log_responsibilities
+from bayes_gmm._validation import check_data, check_positive_int
+
+
+def n_free_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
+    """Number of free parameters of a Gaussian mixture (K components, D features).
+
+    ``(K - 1)`` weights + ``K * D`` means + the covariance parameters:
+
+    - "full":      ``K * D * (D + 1) / 2``
+    - "tied":      ``D * (D + 1) / 2``
+    - "diag":      ``K * D``
+    - "spherical": ``K``
+    """
+    k, d = n_components, n_features
+    cov_params = {
+        "full": k * d * (d + 1) // 2,
+        "tied": d * (d + 1) // 2,
+        "diag": k * d,
+        "spherical": k,
+    }[covariance_type]
+    return (k - 1) + k * d + cov_params
+
+
+def _readonly(array) -> np.ndarray:
+    array = np.array(array, dtype=np.float64)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class EMResult:
+    """A Gaussian mixture fitted by expectation-maximisation (see :func:`bayes_gmm.em_baseline.fit_em`).
+
+    Parameter shapes follow scikit-learn (K components, D features).
+
+    Attributes
+    ----------
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+    covariances : ndarray
+        (K, D, D) for "full", (D, D) for "tied", (K, D) for "diag", (K,) for "spherical".
+    precisions_cholesky : ndarray
+        Cholesky factors ``P`` of the precisions, ``inv(cov) = P @ P.T``, same shape as `covariances`.
+    log_likelihood : float
+        Total log-likelihood of the training data at the returned parameters.
+    log_likelihood_history : ndarray of shape (n_iter + 1,)
+        Entry ``t`` is the total log-likelihood after ``t`` EM updates of the winning start (entry 0: the
+        starting parameters); the last entry equals `log_likelihood`.
+    n_iter : int
+        EM updates run for the winning start.
+    converged : bool
+        Whether the change in mean log-likelihood per sample fell below `tol` within `max_iter`.
+    n_samples : int
+        Number of training samples; the information criteria use it when called without data.
+    train_log_resp_max : ndarray of shape (n_samples,)
+        ``log max_k P(z_i = k | x_i)`` on the training data, which ICL needs.
+    """
+
+    covariance_type: str
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    log_likelihood: float
+    log_likelihood_history: np.ndarray
+    n_iter: int
+    converged: bool
+    n_samples: int
+    train_log_resp_max: np.ndarray = field(repr=False)
+
+    def __post_init__(self):
+        for name in ("weights", "means", "covariances", "precisions_cholesky", "log_likelihood_history",
+                     "train_log_resp_max"):
+            object.__setattr__(self, name, _readonly(getattr(self, name)))
+
+    # -- shape ---------------------------------------------------------------------------------------
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of free parameters (see :func:`n_free_parameters`)."""
+        return n_free_parameters(self.covariance_type, self.n_components, self.n_features)
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def _log_resp(self, X):
+        X = check_data(X, n_features=self.n_features)
+        return log_responsibilities(X, self.weights, self.means, self.precisions_cholesky, self.covariance_type)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log mixture density ``log p(x_i)`` of each sample, shape (n_samples,)."""
+        return self._log_resp(X)[0]
+
+    def score(self, X) -> float:
+        """Mean log-likelihood per sample (scikit-learn's ``score``)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities ``P(z_i = k | x_i)``, shape (n_samples, n_components); rows sum to one."""
+        return np.exp(self._log_resp(X)[1])
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of each sample, shape (n_samples,)."""
+        return np.argmax(self._log_resp(X)[1], axis=1)
+
+    def sample(self, n_samples: int = 1, *, random_seed=None):
+        """Draw samples from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        labels : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        n_samples = check_positive_int(n_samples, "n_samples")
+        rng = np.random.default_rng(random_seed)
+        labels = rng.choice(self.n_components, size=n_samples, p=self.weights / self.weights.sum())
+        noise = rng.standard_normal((n_samples, self.n_features))
+        if self.covariance_type == "full":
+            chol = np.linalg.cholesky(self.covariances)
+            offsets = np.einsum("nij,nj->ni", chol[labels], noise)
+        elif self.covariance_type == "tied":
+            offsets = noise @ linalg.cholesky(self.covariances, lower=True).T
+        elif self.covariance_type == "diag":
+            offsets = noise * np.sqrt(self.covariances[labels])
+        else:
+            offsets = noise * np.sqrt(self.covariances[labels])[:, np.newaxis]
+        return self.means[labels] + offsets, labels
+
+    # -- information criteria (lower is better, scikit-learn's sign) ---------------------------------
+    def _loglik_and_n(self, X):
+        if X is None:
+            return self.log_likelihood, self.n_samples
+        scores = self.score_samples(X)
+        return float(np.sum(scores)), scores.shape[0]
+
+    def bic(self, X=None) -> float:
+        """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
+
+        This is scikit-learn's sign; R's mclust reports ``2 log L - p log n``, the negative. Without `X`,
+        the training data's log-likelihood and size are used.
+        """
+        loglik, n = self._loglik_and_n(X)
+        return -2.0 * loglik + self.n_parameters * np.log(n)
+
+    def aic(self, X=None) -> float:
+        """Akaike information criterion ``-2 log L + 2 p`` (lower is better)."""
+        loglik, _ = self._loglik_and_n(X)
+        return -2.0 * loglik + 2.0 * self.n_parameters
+
+    def icl(self, X=None) -> float:
+        """Integrated completed likelihood, ``BIC - 2 sum_i log max_k P(z_i = k | x_i)`` (lower is better).
+
+        BIC penalised by the classification uncertainty of the hard (MAP) assignment, as in mclust's
+        ``icl`` (Biernacki, Celeux & Govaert 2000), with scikit-learn's sign.
+        """
+        if X is None:
+            log_resp_max = self.train_log_resp_max
+        else:
+            log_resp_max = np.max(self._log_resp(X)[1], axis=1)
+        return self.bic(X) - 2.0 * float(np.sum(log_resp_max))
