@@ -40,18 +40,29 @@ def make_data(n_samples, n_features, n_components, seed):
 
 
 def initial_params(X, n_components, covariance_type, seed):
-    start = fit_em(X[:20_000], n_components, covariance_type=covariance_type, n_init=1, max_iter=1,
-                   random_seed=seed)
-    return {"weights": np.asarray(start.weights), "means": np.asarray(start.means),
-            "covariances": np.asarray(start.covariances)}, start.precisions_cholesky
+    start = fit_em(
+        X[:20_000], n_components, covariance_type=covariance_type, n_init=1, max_iter=1, random_seed=seed
+    )
+    return {
+        "weights": np.asarray(start.weights),
+        "means": np.asarray(start.means),
+        "covariances": np.asarray(start.covariances),
+    }, start.precisions_cholesky
 
 
 def run_ours(X, params, covariance_type, n_iter):
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = fit_em(X, len(params["weights"]), covariance_type=covariance_type, initial_params=params,
-                        n_init=1, max_iter=n_iter, tol=0.0)
+        result = fit_em(
+            X,
+            len(params["weights"]),
+            covariance_type=covariance_type,
+            initial_params=params,
+            n_init=1,
+            max_iter=n_iter,
+            tol=0.0,
+        )
     return time.perf_counter() - t0, result.log_likelihood
 
 
@@ -62,9 +73,17 @@ def run_sklearn(X, params, prec_chol, covariance_type, n_iter):
         "diag": lambda p: p**2,
         "spherical": lambda p: p**2,
     }[covariance_type](np.asarray(prec_chol))
-    gm = GaussianMixture(len(params["weights"]), covariance_type=covariance_type, tol=0.0, max_iter=n_iter,
-                         weights_init=params["weights"], means_init=params["means"],
-                         precisions_init=precisions, init_params="random_from_data", random_state=0)
+    gm = GaussianMixture(
+        len(params["weights"]),
+        covariance_type=covariance_type,
+        tol=0.0,
+        max_iter=n_iter,
+        weights_init=params["weights"],
+        means_init=params["means"],
+        precisions_init=precisions,
+        init_params="random_from_data",
+        random_state=0,
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SklearnConvergenceWarning)
@@ -89,19 +108,25 @@ def main():
     args = parser.parse_args()
     short, long = 2, args.iterations
 
-    print(f"{'case':<34}{'ours ms/it':>11}{'sklearn ms/it':>15}{'speed-up':>10}"
-          f"{'logL ours':>20}{'logL sklearn':>20}{'rel. diff':>11}")
+    print(
+        f"{'case':<34}{'ours ms/it':>11}{'sklearn ms/it':>15}{'speed-up':>10}"
+        f"{'logL ours':>20}{'logL sklearn':>20}{'rel. diff':>11}"
+    )
     for n_samples, n_features, n_components, cov_type in CASES:
         n_samples = n_samples // 10 if args.quick else n_samples
         X = make_data(n_samples, n_features, n_components, seed=1)
         params, prec_chol = initial_params(X, n_components, cov_type, seed=2)
         run_ours(X, params, cov_type, 1)  # compile / load the numba kernel outside the timing
         ours, ll_ours = per_iteration(lambda n: run_ours(X, params, cov_type, n), short, long, args.repeats)
-        theirs, ll_sk = per_iteration(lambda n: run_sklearn(X, params, prec_chol, cov_type, n), short, long,
-                                      args.repeats)
+        theirs, ll_sk = per_iteration(
+            lambda n: run_sklearn(X, params, prec_chol, cov_type, n), short, long, args.repeats
+        )
         label = f"{n_samples:,} x {n_features}, K={n_components}, {cov_type}"
-        print(f"{label:<34}{ours * 1e3:>11.1f}{theirs * 1e3:>15.1f}{theirs / ours:>9.1f}x"
-              f"{ll_ours:>20.8f}{ll_sk:>20.8f}{abs(ll_ours - ll_sk) / abs(ll_sk):>11.1e}", flush=True)
+        print(
+            f"{label:<34}{ours * 1e3:>11.1f}{theirs * 1e3:>15.1f}{theirs / ours:>9.1f}x"
+            f"{ll_ours:>20.8f}{ll_sk:>20.8f}{abs(ll_ours - ll_sk) / abs(ll_sk):>11.1e}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

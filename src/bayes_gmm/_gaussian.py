@@ -26,7 +26,6 @@ from bayes_gmm.exceptions import COLLAPSE_HINT, IllConditionedCovarianceError
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-
 _COLLAPSE_MESSAGE = (
     "a component's covariance is not positive definite: it has collapsed onto too few or duplicated points. "
     + COLLAPSE_HINT

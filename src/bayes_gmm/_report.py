@@ -33,7 +33,9 @@ def format_em_summary(result: EMResult, feature_names=None) -> str:
     ]
     for k in np.argsort(-result.weights):
         sd = np.sqrt(np.diag(_component_covariance(result, k)))
-        cells = "".join(f"{m:>{width + 5}.4g}{s:>{width + 3}.4g}" for m, s in zip(result.means[k], sd, strict=True))
+        cells = "".join(
+            f"{m:>{width + 5}.4g}{s:>{width + 3}.4g}" for m, s in zip(result.means[k], sd, strict=True)
+        )
         lines.append(f"  {k:>9}  {result.weights[k]:6.3f}{cells}")
     if result.n_features > 1 and result.covariance_type in ("full", "tied"):
         lines.append("")

@@ -18,14 +18,21 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
     Accepts NumPy arrays, nested lists and pandas DataFrames. A 1-D input is rejected rather than
     guessed at, because a vector is ambiguous (many samples of one feature, or one sample).
     """
-    if hasattr(X, "to_numpy") and hasattr(X, "dtypes"):  # pandas DataFrame (or Series)
-        non_numeric = [str(c) for c, t in getattr(X, "dtypes", {}).items() if not _is_numeric_dtype(t)]
+    if hasattr(X, "to_numpy") and hasattr(X, "dtypes") and hasattr(X.dtypes, "items"):  # pandas DataFrame
+        non_numeric = [str(c) for c, t in X.dtypes.items() if not _is_numeric_dtype(t)]
         if non_numeric:
             raise TypeError(
                 f"{name} must contain only numeric columns; got non-numeric column(s) {non_numeric}. "
                 f"Select the numeric columns first, e.g. {name}[[...numeric columns...]]."
             )
         X = X.to_numpy()
+    if hasattr(X, "to_numpy"):  # pandas Series: its values, so the 1-D check below explains the fix
+        X = X.to_numpy()
+    if np.iscomplexobj(X):
+        raise TypeError(
+            f"{name} must be real-valued; got complex numbers. Pass the real part ({name}.real), the modulus "
+            f"(abs({name})), or both as separate features."
+        )
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -67,7 +74,10 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
 
 def _is_numeric_dtype(dtype) -> bool:
     try:
-        return np.issubdtype(np.dtype(dtype), np.number) or np.issubdtype(np.dtype(dtype), np.bool_)
+        dtype = np.dtype(dtype)
+        return (np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating)) or (
+            np.issubdtype(dtype, np.bool_)
+        )
     except TypeError:  # pandas extension dtypes (e.g. category, string)
         return bool(getattr(dtype, "_is_numeric", False))
 

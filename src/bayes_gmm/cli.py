@@ -1,7 +1,7 @@
 """The ``bayes-gmm`` command: a thin front end over the public API.
 
-    bayes-gmm fit --demo                       # EM fit of the bundled Old Faithful data, printed summary
-    bayes-gmm fit data.csv --columns a,b --components 3 --covariance tied --out results/
+bayes-gmm fit --demo                       # EM fit of the bundled Old Faithful data, printed summary
+bayes-gmm fit data.csv --columns a,b --components 3 --covariance tied --out results/
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def _select_columns(table: pd.DataFrame, columns: str | None) -> pd.DataFrame:
         raise CLIError(f"column(s) {non_numeric} are not numeric; choose numeric columns with --columns")
     if table.isna().to_numpy().any():
         rows = np.flatnonzero(table.isna().to_numpy().any(axis=1))
-        raise CLIError(f"{len(rows)} row(s) have missing values (first: row {rows[0] + 1}); drop or impute them")
+        raise CLIError(
+            f"{len(rows)} row(s) have missing values (first: row {rows[0] + 1}); drop or impute them"
+        )
     return table
 
 
@@ -64,15 +66,17 @@ def _cmd_fit(args) -> int:
     table = _select_columns(_read_table(args), args.columns)
     if len(table) < args.components:
         raise CLIError(f"{len(table)} rows is too few for {args.components} components")
-    result = fit_em(table, args.components, covariance_type=args.covariance, n_init=args.n_init,
-                    random_seed=args.seed)
+    result = fit_em(
+        table, args.components, covariance_type=args.covariance, n_init=args.n_init, random_seed=args.seed
+    )
     summary = format_em_summary(result, feature_names=table.columns)
     print(summary)
     if args.out:
         out = Path(args.out)
         write_text_atomic(out / "summary.txt", summary + "\n")
-        proba = pd.DataFrame(result.predict_proba(table), columns=[f"p_component_{k}" for k in
-                                                                   range(result.n_components)])
+        proba = pd.DataFrame(
+            result.predict_proba(table), columns=[f"p_component_{k}" for k in range(result.n_components)]
+        )
         proba.insert(0, "component", result.predict(table))
         with atomic_path(out / "assignments.csv") as tmp:
             pd.concat([table.reset_index(drop=True), proba], axis=1).to_csv(tmp, index=False)
@@ -81,7 +85,9 @@ def _cmd_fit(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bayes-gmm", description="Gaussian mixture models, the Bayesian way.")
+    parser = argparse.ArgumentParser(
+        prog="bayes-gmm", description="Gaussian mixture models, the Bayesian way."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a Gaussian mixture to a CSV file or the bundled demo data")
     fit.add_argument("csv", nargs="?", help="CSV file with a header row")

@@ -165,7 +165,7 @@ def _spawn_generators(random_seed, n):
 def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_covar) -> EMResult:
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    Xt = np.ascontiguousarray(X.T)
+    Xt = np.array(X.T, order="C")  # a writable copy: numba compiles one specialisation only
     full_scatter = NEEDS_FULL_SCATTER[covariance_type]
 
     def e_step(weights, means, prec_chol):

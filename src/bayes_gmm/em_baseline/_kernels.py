@@ -10,6 +10,10 @@ already needed for the density), which keeps the one-pass scatter free of the ca
 - ``sx[k]      = sum_i r_ik (x_i - mu_k)``
 - ``sxx[k]     = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T``   (only the diagonal when ``full_scatter`` is false)
 - ``log_lik    = sum_i log sum_k w_k N(x_i | mu_k, Sigma_k)``
+
+Two optional extras serve the Bayesian model's likelihood and its hand-written gradient
+(:mod:`bayes_gmm.models._fused`): per-sample weights g_i that multiply r_ik in the statistics, and the
+pointwise log-likelihood written to an output array.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ _BLOCK = 128  # samples processed together; the per-block scratch stays in L1/L2
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _fused_estep_statistics(Xt, means, prec_chol, offsets, full_scatter, n_chunks, block, logs_every):
+def _fused_estep_statistics(
+    Xt, means, prec_chol, offsets, full_scatter, n_chunks, block, logs_every, sample_weight, pointwise
+):
     # Xt is the data transposed, (D, N): each block of samples is then contiguous per feature, and the
     # innermost loops run over samples, which the compiler vectorises.
     n_features, n_samples = Xt.shape
     n_components = means.shape[0]
     chunk_size = (n_samples + n_chunks - 1) // n_chunks
+    weighted_samples = sample_weight.shape[0] > 0
+    store_pointwise = pointwise.shape[0] > 0
 
     nk_parts = np.zeros((n_chunks, n_components))
     sx_parts = np.zeros((n_chunks, n_components, n_features))
@@ -87,6 +94,8 @@ def _fused_estep_statistics(Xt, means, prec_chol, offsets, full_scatter, n_chunk
                     logp[k, b] = math.exp(shifted) if shifted > _NEGLIGIBLE_LOG else 0.0
                     total[b] += logp[k, b]
             for b in range(nb):
+                if store_pointwise:
+                    pointwise[start + b] = max_logp[b] + math.log(total[b])
                 ll += max_logp[b]
                 product *= total[b]
                 n_in_product += 1
@@ -95,10 +104,12 @@ def _fused_estep_statistics(Xt, means, prec_chol, offsets, full_scatter, n_chunk
                     product = 1.0
                     n_in_product = 0
                 total[b] = 1.0 / total[b]
+                if weighted_samples:
+                    total[b] *= sample_weight[start + b]
             for k in range(n_components):
                 acc = 0.0
                 for b in range(nb):
-                    logp[k, b] *= total[b]  # now the responsibility r_kb
+                    logp[k, b] *= total[b]  # now the responsibility r_kb (times the sample weight)
                     acc += logp[k, b]
                 nk[k] += acc
                 for d in range(n_features):
@@ -127,20 +138,55 @@ def _fused_estep_statistics(Xt, means, prec_chol, offsets, full_scatter, n_chunk
     return ll_parts.sum(), nk, sx, sxx
 
 
-def fused_estep_statistics(Xt, means, prec_chol_full, log_det, log_weights, *, full_scatter):
+# One source, two compilations: the serial one has no thread pool to start (per call, that dominates
+# on small data and oversubscribes the cores when sampling chains already run in parallel processes).
+_parallel_kernel = numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)(_fused_estep_statistics)
+_serial_kernel = numba.njit(parallel=False, cache=True, fastmath=_FASTMATH)(_fused_estep_statistics)
+_NONE = np.empty(0)
+
+
+def fused_estep_statistics(
+    Xt,
+    means,
+    prec_chol_full,
+    log_det,
+    log_weights,
+    *,
+    full_scatter,
+    sample_weight=None,
+    pointwise=None,
+    parallel=True,
+):
     """Run the fused E-step and return ``(log_lik, nk, sx, sxx)`` (see the module docstring).
 
     `Xt` is the data transposed, shape (n_features, n_samples), C-contiguous. `prec_chol_full` is the
     (K, D, D) upper-triangular precision Cholesky stack whatever the covariance type (see
     :func:`bayes_gmm._gaussian.full_precision_cholesky`); `log_det` its (K,) log-determinants.
+    `sample_weight` (n_samples,), if given, multiplies each sample's responsibilities in the statistics;
+    `pointwise` (n_samples,), if given, receives each sample's log-likelihood. `parallel=False` runs on
+    the calling thread only.
     """
     n_features, n_samples = Xt.shape
     n_components = means.shape[0]
     n_chunks = max(1, min(-(-n_samples // _SAMPLES_PER_CHUNK), 64 * numba.get_num_threads()))
+    kernel = _parallel_kernel if parallel and n_chunks > 1 else _serial_kernel
     offsets = log_weights + log_det - 0.5 * n_features * _LOG_2PI
     # Each normaliser lies in [1, K]; a product of `logs_every` of them stays far from overflow.
     logs_every = int(min(64, max(1, 600 // math.log(max(n_components, 2)))))
-    return _fused_estep_statistics(
-        Xt, np.ascontiguousarray(means), prec_chol_full, np.ascontiguousarray(offsets), full_scatter,
-        n_chunks, _BLOCK, logs_every,
+    return kernel(
+        _writable(Xt),
+        _writable(means),
+        _writable(prec_chol_full),
+        _writable(offsets),
+        full_scatter,
+        n_chunks,
+        _BLOCK,
+        logs_every,
+        _NONE if sample_weight is None else _writable(sample_weight),
+        _NONE if pointwise is None else pointwise,
     )
+
+
+def _writable(array) -> np.ndarray:
+    # Read-only or non-contiguous arrays would each make numba compile (and cache) another specialisation.
+    return np.require(array, np.float64, ["C", "W"])

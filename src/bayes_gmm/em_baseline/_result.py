@@ -80,8 +80,14 @@ class EMResult:
     train_log_resp_max: np.ndarray = field(repr=False)
 
     def __post_init__(self):
-        for name in ("weights", "means", "covariances", "precisions_cholesky", "log_likelihood_history",
-                     "train_log_resp_max"):
+        for name in (
+            "weights",
+            "means",
+            "covariances",
+            "precisions_cholesky",
+            "log_likelihood_history",
+            "train_log_resp_max",
+        ):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
 
     # -- shape ---------------------------------------------------------------------------------------
@@ -101,7 +107,9 @@ class EMResult:
     # -- prediction ----------------------------------------------------------------------------------
     def _log_resp(self, X):
         X = check_data(X, n_features=self.n_features)
-        return log_responsibilities(X, self.weights, self.means, self.precisions_cholesky, self.covariance_type)
+        return log_responsibilities(
+            X, self.weights, self.means, self.precisions_cholesky, self.covariance_type
+        )
 
     def score_samples(self, X) -> np.ndarray:
         """Log mixture density ``log p(x_i)`` of each sample, shape (n_samples,)."""

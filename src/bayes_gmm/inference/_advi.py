@@ -1,0 +1,80 @@
+"""Variational inference (mean-field or full-rank ADVI) with a stated stopping rule and restarts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+
+from bayes_gmm.inference._backends import single_threaded_blas
+
+ADVI_METHODS = {"advi": "advi", "fullrank_advi": "fullrank_advi"}
+
+
+class ElboPlateau:
+    """Stop when the ELBO stops improving: a PyMC ``pm.fit`` callback.
+
+    Every ``window`` iterations, the mean loss (negative ELBO) of the last window is compared with the
+    window before it; the fit has converged when the change is below ``tolerance`` relative to the
+    loss's magnitude (per observation this is insensitive to the data size). Averaging over a window
+    smooths the noise of the stochastic gradients (and of minibatches).
+    """
+
+    def __init__(self, window: int = 500, tolerance: float = 1e-4):
+        self.window = window
+        self.tolerance = tolerance
+        self.converged_at: int | None = None
+
+    def __call__(self, approx, loss_history, i):
+        if i < 2 * self.window or i % self.window:
+            return
+        recent = np.mean(loss_history[-self.window :])
+        before = np.mean(loss_history[-2 * self.window : -self.window])
+        if abs(before - recent) <= self.tolerance * max(abs(recent), 1e-12):
+            self.converged_at = i
+            raise StopIteration(f"ELBO plateaued at iteration {i}")
+
+
+@dataclass(frozen=True)
+class ADVIRun:
+    """One variational fit: the approximation, its loss history and whether it met the stopping rule."""
+
+    approximation: object
+    loss_history: np.ndarray
+    converged: bool
+    final_elbo: float
+
+
+def run_advi(
+    model: pm.Model,
+    starts: list[dict[str, np.ndarray]],
+    *,
+    method: str,
+    max_iter: int,
+    tolerance: float,
+    learning_rate: float,
+    random_seed: int,
+    progressbar: bool,
+) -> tuple[ADVIRun, list[ADVIRun]]:
+    """Fit one approximation per start point and return the best (highest final ELBO) and all runs."""
+    seeds = np.random.SeedSequence(random_seed).generate_state(len(starts))
+    runs = []
+    for start, seed in zip(starts, seeds, strict=True):
+        stopper = ElboPlateau(tolerance=tolerance)
+        with single_threaded_blas():
+            approx = pm.fit(
+                n=max_iter,
+                method=ADVI_METHODS[method],
+                model=model,
+                start=start,
+                obj_optimizer=pm.adam(learning_rate=learning_rate),
+                callbacks=[stopper],
+                random_seed=int(seed),
+                progressbar=progressbar,
+            )
+        losses = np.asarray(approx.hist, dtype=float)
+        tail = losses[-min(len(losses), stopper.window) :]
+        runs.append(ADVIRun(approx, losses, stopper.converged_at is not None, float(-np.mean(tail))))
+    best = max(runs, key=lambda run: run.final_elbo)
+    return best, runs

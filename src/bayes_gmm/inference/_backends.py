@@ -1,0 +1,63 @@
+"""Which NUTS implementations are installed, which one runs by default, and BLAS-thread hygiene."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+
+from threadpoolctl import threadpool_limits
+
+#: Every NUTS back end bayes-gmm can drive; "pymc" is always installed.
+NUTS_BACKENDS = ("pymc", "numpyro", "nutpie")
+#: Order in which ``backend="auto"`` picks an installed back end (fastest first, measured in
+#: benchmarks/nuts_vs_naive.py).
+AUTO_PREFERENCE = ("numpyro", "nutpie", "pymc")
+_MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
+_EXTRA = {"numpyro": "numpyro", "nutpie": "nutpie"}
+
+
+def available_backends() -> list[str]:
+    """The NUTS back ends whose packages are importable here, in :data:`AUTO_PREFERENCE` order."""
+    return [b for b in AUTO_PREFERENCE if all(importlib.util.find_spec(m) for m in _MODULES[b])]
+
+
+def resolve_backend(backend: str) -> str:
+    """Return the back end to run: `backend` itself if installed, or the fastest installed for "auto"."""
+    if backend == "auto":
+        return available_backends()[0]
+    if backend not in NUTS_BACKENDS:
+        raise ValueError(
+            f"backend must be 'auto' or one of {NUTS_BACKENDS}; got {backend!r}. "
+            f"Use backend='auto' to run the fastest installed one."
+        )
+    if backend not in available_backends():
+        raise ImportError(
+            f"backend={backend!r} needs the optional package(s) {_MODULES[backend]}, which are not installed. "
+            f"Install them with: pip install 'bayes-gmm[{_EXTRA[backend]}]', or use backend='auto'."
+        )
+    return backend
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Limit BLAS/OpenMP to one thread here and in any sampling worker process started meanwhile.
+
+    Several chains each running multi-threaded BLAS on a few cores oversubscribe them, which made
+    sampling 5-15x slower on a 2-core machine (DESIGN.md). Forked workers inherit the threadpool limit;
+    spawned ones read the environment variables when they load their BLAS.
+    """
+    saved = {name: os.environ.get(name) for name in _THREAD_ENV}
+    os.environ.update(dict.fromkeys(_THREAD_ENV, "1"))
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,189 @@
+"""PyMC model builders for Gaussian mixtures, one per covariance type, with the assignments marginalised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_gmm._validation import (
+    check_choice,
+    check_covariance_type,
+    check_data,
+    check_n_components,
+    check_positive_int,
+)
+from bayes_gmm.models._likelihood import LIKELIHOOD_IMPLEMENTATIONS, make_mixture_logp, make_mixture_random
+from bayes_gmm.models._lkj import lkj_cholesky_cov, unpack_cholesky
+from bayes_gmm.models._priors import GMMPriors
+
+#: Name of the observed variable; its pointwise log-likelihood lands in ``idata.log_likelihood[OBSERVED]``.
+OBSERVED = "obs"
+#: Name of the ``pm.Data`` container holding the observations.
+DATA = "X"
+#: Second feature dimension of the ``covariances`` deterministic (xarray forbids repeating a dimension).
+FEATURE_COV = "feature_cov"
+#: Dimension of the packed lower-triangular Cholesky entries of ``chol_cov``.
+PACKED = "packed_tril"
+
+
+def _full_covariance(priors: GMMPriors, n_components: int, n_features: int):
+    packed = lkj_cholesky_cov(
+        "chol_cov",
+        n=n_features,
+        eta=priors.lkj_eta,
+        sd_scale=priors.sd_scale,
+        batch_shape=(n_components,),
+        dims=("component", PACKED),
+    )
+    chol = unpack_cholesky(packed, n_features)
+    return chol, "cholesky", chol
+
+
+def _tied_covariance(priors: GMMPriors, n_components: int, n_features: int):
+    packed = lkj_cholesky_cov(
+        "chol_cov", n=n_features, eta=priors.lkj_eta, sd_scale=priors.sd_scale, dims=(PACKED,)
+    )
+    chol = unpack_cholesky(packed, n_features)
+    return chol[None], "cholesky", pt.broadcast_to(chol, (n_components, n_features, n_features))
+
+
+def _diag_covariance(priors: GMMPriors, n_components: int, n_features: int):
+    sigma = pm.HalfNormal("sigma", sigma=priors.sd_scale, dims=("component", "feature"))
+    return sigma, "diagonal", _diag_to_cholesky(sigma)
+
+
+def _spherical_covariance(priors: GMMPriors, n_components: int, n_features: int):
+    scale = float(np.sqrt(np.mean(np.square(priors.sd_scale))))
+    sigma = pm.HalfNormal("sigma", sigma=scale, dims="component")
+    per_feature = pt.broadcast_to(sigma[:, None], (n_components, n_features))
+    return per_feature, "diagonal", _diag_to_cholesky(per_feature)
+
+
+def _diag_to_cholesky(sd):
+    return sd[..., :, None] * pt.eye(sd.shape[-1])
+
+
+#: covariance_type -> function(priors, K, D) returning (likelihood scale, its structure, (K, D, D) Cholesky).
+COVARIANCE_PRIORS: dict[str, Callable] = {
+    "full": _full_covariance,
+    "tied": _tied_covariance,
+    "diag": _diag_covariance,
+    "spherical": _spherical_covariance,
+}
+
+
+def build_model(
+    X,
+    n_components: int,
+    *,
+    covariance_type: str = "full",
+    priors: GMMPriors | None = None,
+    minibatch_size: int | None = None,
+    likelihood: str = "fused",
+) -> pm.Model:
+    """Build the PyMC model of a Gaussian mixture with the component assignments marginalised out.
+
+    Generative story, for components k = 1..K and observations n = 1..N::
+
+        weights ~ Dirichlet(weights_concentration)
+        means[k] ~ Normal(means_loc, means_scale)                  (independently per feature)
+        Sigma[k] = diag(sd[k]) Omega[k] diag(sd[k]),  sd[k, d] ~ HalfNormal(sd_scale[d]),
+                   Omega[k] ~ LKJ(lkj_eta)                          ("full"; "tied" shares one Sigma)
+        Sigma[k] = diag(sigma[k]^2), sigma[k, d] ~ HalfNormal(sd_scale[d])           ("diag")
+        Sigma[k] = sigma[k]^2 I,     sigma[k] ~ HalfNormal(rms(sd_scale))          ("spherical")
+        x[n] ~ sum_k weights[k] Normal(means[k], Sigma[k])
+
+    The default hyper-parameters are scaled to the data (see :class:`GMMPriors`): the means' prior is
+    centred on the data mean with twice the data's standard deviation, the standard deviations' prior has
+    the data's standard deviation as its scale, so results do not depend on the units of X.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Observations; pandas column names become the ``feature`` coordinate.
+    n_components : int
+        Number of mixture components K.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    priors : GMMPriors, optional
+        Hyper-parameters; fields left as None take the data-scaled defaults.
+    minibatch_size : int, optional
+        If given, the likelihood is evaluated on random minibatches of this many rows (``pm.Minibatch``) and
+        scaled by ``total_size = n_samples``: for ADVI on large data. Such a model has no ``obs_id`` dim.
+    likelihood : {"fused", "graph"}, default "fused"
+        How the likelihood is computed: "fused" is one compiled Op with a hand-written gradient (fast with
+        PyMC's own NUTS and ADVI); "graph" is plain PyTensor operations, which the JAX and numba back ends
+        (numpyro, nutpie) can translate. Both give the same values.
+
+    Returns
+    -------
+    pm.Model
+        Coords ``component``, ``feature``, ``feature_cov`` and ``obs_id``. Free variables ``weights``,
+        ``means`` and, by covariance type, ``chol_cov`` (full, tied) or ``sigma`` (diag, spherical);
+        deterministic ``covariances`` of shape (component, feature, feature_cov) for every type; the data
+        as ``pm.Data("X")`` and the observed variable ``obs`` whose pointwise log-likelihood is one value
+        per observation (for WAIC and LOO).
+    """
+    feature_names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+    n_components = check_n_components(n_components)
+    covariance_type = check_covariance_type(covariance_type)
+    X = check_data(X, min_samples=n_components)
+    likelihood = check_choice(likelihood, "likelihood", LIKELIHOOD_IMPLEMENTATIONS)
+    n_samples, n_features = X.shape
+    if priors is None:
+        priors = GMMPriors()
+    elif not isinstance(priors, GMMPriors):
+        raise TypeError(f"priors must be a GMMPriors instance or None; got {type(priors).__name__}.")
+    priors = priors.resolve(X, n_components)
+    if feature_names is None:
+        feature_names = [f"x{d}" for d in range(n_features)]
+    coords = {
+        "component": np.arange(n_components),
+        "feature": feature_names,
+        FEATURE_COV: feature_names,
+        PACKED: np.arange(n_features * (n_features + 1) // 2),
+        "obs_id": np.arange(n_samples),
+    }
+    center = X.mean(axis=0)
+    with pm.Model(coords=coords) as model:
+        if minibatch_size is None:
+            data = pm.Data(DATA, X, dims=("obs_id", "feature"))
+            observed_kwargs = {"dims": ("obs_id", "feature")}
+        else:
+            batch = check_positive_int(minibatch_size, "minibatch_size")
+            if batch > n_samples:
+                raise ValueError(
+                    f"minibatch_size must be at most the number of samples ({n_samples}); got {batch}. "
+                    f"Use a smaller minibatch or leave it as None for full-data inference."
+                )
+            data = pm.Minibatch(X, batch_size=batch)  # reseeded by pm.fit(random_seed=...)
+            observed_kwargs = {"total_size": n_samples}
+        weights = pm.Dirichlet("weights", a=priors.weights_concentration, dims="component")
+        means = pm.Normal(
+            "means", mu=priors.means_loc, sigma=priors.means_scale, dims=("component", "feature")
+        )
+        scale, structure, chol = COVARIANCE_PRIORS[covariance_type](priors, n_components, n_features)
+        pm.Deterministic(
+            "covariances", chol @ pt.swapaxes(chol, -1, -2), dims=("component", "feature", FEATURE_COV)
+        )
+        signature = "(k),(k,d),(j,d,d)->(d)" if structure == "cholesky" else "(k),(k,d),(k,d)->(d)"
+        pm.CustomDist(
+            OBSERVED,
+            weights,
+            means,
+            scale,
+            logp=make_mixture_logp(structure, center, likelihood),
+            random=make_mixture_random(structure),
+            signature=signature,
+            observed=data,
+            **observed_kwargs,
+        )
+    model.bayes_gmm_info = {
+        "n_components": n_components,
+        "covariance_type": covariance_type,
+        "priors": priors,
+        "n_samples": n_samples,
+    }
+    return model

@@ -1,0 +1,159 @@
+"""A batch of LKJ-correlated covariance Cholesky factors as one PyMC variable.
+
+PyMC 5's ``pm.LKJCholeskyCov`` has no log-density for a batch of matrices ("only implemented for vector
+values"), and one variable per component would scatter a component's parameters over K names, which the
+relabelling of label-switched draws then has to gather again. This module gives the same distribution
+(packed lower Cholesky factor of Sigma = diag(sd) Omega diag(sd), Omega ~ LKJ(eta), sd ~ HalfNormal(scale))
+for an array of shape (..., D(D+1)/2), with PyMC's own ``CholeskyCovPacked`` transform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.transforms import CholeskyCovPacked
+from scipy.special import gammaln
+
+
+def lkj_log_normalizer(eta: float, n: int) -> float:
+    """Log normalising constant of the LKJ(eta) density over n x n correlation matrices (Lewandowski 2009)."""
+    if n == 1:
+        return 0.0
+    if eta == 1.0:
+        result = float(np.sum(gammaln(2.0 * np.arange(1, (n - 1) // 2 + 1))))
+        if n % 2 == 1:
+            result += 0.25 * (n**2 - 1) * np.log(np.pi) - 0.25 * (n - 1) ** 2 * np.log(2.0)
+            result -= (n - 1) * gammaln((n + 1) // 2)
+        else:
+            result += 0.25 * n * (n - 2) * np.log(np.pi) + 0.25 * (3 * n**2 - 4 * n) * np.log(2.0)
+            result += n * gammaln(n / 2) - (n - 1) * gammaln(n)
+        return result
+    k = np.arange(1, n)
+    return float(
+        -(n - 1) * gammaln(eta + 0.5 * (n - 1))
+        + np.sum(0.5 * k * np.log(np.pi) + gammaln(eta + 0.5 * (n - 1 - k)))
+    )
+
+
+def _diag_positions(n: int) -> np.ndarray:
+    return np.cumsum(np.arange(1, n + 1)) - 1
+
+
+def _make_logp(n: int, eta: float):
+    normalizer = lkj_log_normalizer(eta, n)
+    lkj_power = 2.0 * eta - 3.0 + n - np.arange(n)
+    half_log_2_over_pi = 0.5 * np.log(2.0 / np.pi)
+
+    def logp(value, row_scale):
+        # Row norms of the Cholesky factor are the standard deviations (basic slices: compiled C).
+        starts = [i * (i + 1) // 2 for i in range(n)]
+        sd = pt.stack(
+            [pt.sqrt(pt.sum(pt.square(value[..., s : s + i + 1]), axis=-1)) for i, s in enumerate(starts)],
+            axis=-1,
+        )
+        diagonal = pt.stack([value[..., s + i] for i, s in enumerate(starts)], axis=-1)
+        sd_scale = pt.stack([row_scale[..., s + i] for i, s in enumerate(starts)], axis=-1)
+        log_sd = pt.log(sd)
+        logp_sd = pt.sum(half_log_2_over_pi - pt.log(sd_scale) - 0.5 * pt.square(sd / sd_scale), axis=-1)
+        log_corr_diag = pt.log(diagonal) - log_sd
+        logp_lkj = pt.sum(lkj_power * log_corr_diag, axis=-1)
+        # log |d(corr Cholesky, sd) / d(cov Cholesky)|, as in PyMC's LKJCholeskyCov.
+        log_inv_jac = pt.sum(log_corr_diag - np.arange(n) * log_sd, axis=-1)
+        return normalizer + logp_lkj + logp_sd + log_inv_jac
+
+    return logp
+
+
+def sample_lkj_correlation_cholesky(
+    rng: np.random.Generator, n: int, eta: float, size: tuple = ()
+) -> np.ndarray:
+    """Draw Cholesky factors of LKJ(eta) correlation matrices by the onion method (Lewandowski 2009)."""
+    out = np.zeros((*size, n, n))
+    out[..., 0, 0] = 1.0
+    for i in range(1, n):
+        y = rng.beta(i / 2.0, eta + (n - 2) / 2.0 - (i - 1) / 2.0, size=size)
+        direction = rng.standard_normal((*size, i))
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        out[..., i, :i] = np.sqrt(y)[..., None] * direction
+        out[..., i, i] = np.sqrt(1.0 - y)
+    return out
+
+
+def _make_random(n: int, eta: float, batch_shape: tuple):
+    rows, cols = np.tril_indices(n)
+    diag = _diag_positions(n)
+
+    def random(row_scale, rng=None, size=None):
+        sd_scale = np.asarray(row_scale)[..., diag]
+        shape = tuple(size) if size is not None else batch_shape
+        corr_chol = sample_lkj_correlation_cholesky(rng, n, eta, shape)
+        sd = np.abs(rng.standard_normal((*shape, n))) * np.asarray(sd_scale)
+        return (sd[..., :, None] * corr_chol)[..., rows, cols]
+
+    return random
+
+
+def _make_support_point(n: int):
+    diag = _diag_positions(n)
+
+    def support_point(rv, size, row_scale):
+        packed = pt.zeros(rv.shape)
+        return packed[..., diag].set(pt.broadcast_to(row_scale[..., diag], (*rv.shape[:-1], n)))
+
+    return support_point
+
+
+def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tuple = (), dims=None):
+    """Add a (batch of) packed LKJ covariance Cholesky factor(s) to the current PyMC model.
+
+    Parameters
+    ----------
+    name : str
+        Variable name.
+    n : int
+        Matrix dimension D.
+    eta : float
+        LKJ shape parameter (> 0).
+    sd_scale : array of shape (D,)
+        Scale of the HalfNormal prior on each standard deviation.
+    batch_shape : tuple, default ()
+        Leading shape, e.g. ``(n_components,)``.
+    dims : tuple of str, optional
+        Dimension names, the last one for the packed entries.
+
+    Returns
+    -------
+    TensorVariable of shape (*batch_shape, D * (D + 1) / 2)
+        The packed lower-triangular Cholesky factors (row-major, as ``np.tril_indices``).
+    """
+    sd_scale = np.asarray(sd_scale, dtype=np.float64)
+    # The signature needs a parameter with the packed length p, so the scale is passed per packed entry
+    # (the scale of the row the entry lies in); the diagonal entries give back sd_scale.
+    row_scale = sd_scale[np.repeat(np.arange(n), np.arange(1, n + 1))]
+    return pm.CustomDist(
+        name,
+        row_scale,
+        logp=_make_logp(n, float(eta)),
+        random=_make_random(n, float(eta), tuple(batch_shape)),
+        support_point=_make_support_point(n),
+        signature="(p)->(p)",
+        shape=(*batch_shape, n * (n + 1) // 2),
+        transform=CholeskyCovPacked(n),
+        dims=dims,
+    )
+
+
+def unpack_cholesky(packed, n: int):
+    """Expand packed lower-triangular factors (..., n(n+1)/2) into (..., n, n) matrices.
+
+    Built from basic slices and joins (compiled C) rather than advanced indexing (Python per call).
+    """
+    rows = []
+    for i in range(n):
+        start = i * (i + 1) // 2
+        row = packed[..., start : start + i + 1]
+        if i < n - 1:
+            row = pt.concatenate([row, pt.zeros((*packed.shape[:-1], n - 1 - i))], axis=-1)
+        rows.append(row)
+    return pt.stack(rows, axis=-2)

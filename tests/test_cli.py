@@ -1,0 +1,225 @@
+"""The bayes-gmm command line: in-process through bayes_gmm.cli.main(argv) and once as a real subprocess."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_gmm import cli
+
+# ../shared/data/REFERENCE.md, "Other known figures": faithful, "full" covariance, 2 components
+FAITHFUL_FULL_2_LOGLIK = -1130.264
+
+
+def check_outputs(out: Path, n_rows: int, data_columns: list[str], k: int) -> pd.DataFrame:
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert f"{k} components" in summary
+    assignments = pd.read_csv(out / "assignments.csv")
+    proba_columns = [f"p_component_{j}" for j in range(k)]
+    assert list(assignments.columns) == [*data_columns, "component", *proba_columns]
+    assert len(assignments) == n_rows
+    proba = assignments[proba_columns].to_numpy()
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(assignments["component"].to_numpy(), proba.argmax(axis=1))
+    assert sorted(p.name for p in out.iterdir()) == ["assignments.csv", "summary.txt"]  # no temporary files
+    return assignments
+
+
+def summary_log_likelihood(text: str) -> float:
+    match = re.search(r"log-likelihood (-?\d+\.\d+)", text)
+    assert match, text
+    return float(match.group(1))
+
+
+def test_demo_in_process(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert cli.main(["fit", "--demo", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assignments = check_outputs(out, 272, ["eruptions", "waiting"], 2)
+    faithful = pd.read_csv(Path(cli.__file__).parent / "datasets" / "faithful.csv")
+    np.testing.assert_array_equal(assignments[["eruptions", "waiting"]].to_numpy(), faithful.to_numpy())
+    # default model: 2 components, full covariance; published maximum logL (REFERENCE.md)
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert summary_log_likelihood(summary) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.01)
+    assert summary_log_likelihood(captured.out) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.01)
+    # the two eruption types: short (~2 min) and long (~4.3 min) eruptions
+    means = assignments.groupby("component")["eruptions"].mean().sort_values().to_numpy()
+    np.testing.assert_allclose(means, [2.04, 4.29], atol=0.1)
+
+
+def test_demo_subprocess(tmp_path):
+    exe = shutil.which("bayes-gmm") or str(Path(sys.executable).with_name("bayes-gmm"))
+    if not Path(exe).is_file():
+        pytest.fail("the bayes-gmm console script is not installed; run pip install -e '.[test]'")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [exe, "fit", "--demo", "--out", str(out)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote" in proc.stdout
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = np.repeat([0, 1], n // 2)
+    table = pd.DataFrame(
+        {
+            "name": [f"s{i}" for i in range(n)],
+            "a": rng.normal(loc=np.where(labels == 0, 0.0, 8.0), scale=1.0),
+            "b": rng.normal(loc=np.where(labels == 0, 0.0, -5.0), scale=0.5),
+            "c": rng.integers(0, 3, size=n),
+        }
+    )
+    path = tmp_path / "data.csv"
+    table.to_csv(path, index=False)
+    return path, labels
+
+
+def test_csv_with_columns(tmp_path, csv_file, capsys):
+    path, labels = csv_file
+    out = tmp_path / "out"
+    argv = [
+        "fit",
+        str(path),
+        "--columns",
+        "a, b",
+        "-k",
+        "2",
+        "--covariance",
+        "diag",
+        "--n-init",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err == ""
+    assignments = check_outputs(out, 120, ["a", "b"], 2)
+    component = assignments["component"].to_numpy()
+    agreement = max(np.mean(component == labels), np.mean(component != labels))
+    assert agreement == 1.0  # two well-separated groups
+    assert "covariance 'diag'" in (out / "summary.txt").read_text(encoding="utf-8")
+
+
+def test_csv_default_columns_are_the_numeric_ones(tmp_path, csv_file):
+    path, _ = csv_file
+    out = tmp_path / "out"
+    assert cli.main(["fit", str(path), "-k", "2", "--n-init", "1", "--out", str(out)]) == 0
+    check_outputs(out, 120, ["a", "b", "c"], 2)
+
+
+def test_single_column_csv_reproduces_published_fit(tmp_path, shared_data_dir, capsys):
+    """galaxies (one column): REFERENCE.md's 1-D "full" (mclust V) 3-component maximum, logL -203.1792."""
+    out = tmp_path / "out"
+    argv = [
+        "fit",
+        str(shared_data_dir / "galaxies.csv"),
+        "-k",
+        "3",
+        "--covariance",
+        "full",
+        "--out",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err == ""
+    check_outputs(out, 82, ["velocity_1000kms"], 3)
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert summary_log_likelihood(summary) == pytest.approx(-203.1792, abs=0.01)
+
+
+def test_no_out_prints_summary_only(tmp_path, csv_file, capsys, monkeypatch):
+    path, _ = csv_file
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["fit", str(path), "--columns", "a,b", "--n-init", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "Gaussian mixture by EM: 2 components" in captured.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def write_csv(tmp_path, text):
+    path = tmp_path / "input.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda tmp: [str(tmp / "missing.csv")], r"CSV file not found: .*missing\.csv"),
+        (
+            lambda tmp: [str(write_csv(tmp, "a,b\n1,x\n2,y\n3,z\n")), "--columns", "a,b"],
+            r"\['b'\] are not numeric",
+        ),
+        (
+            lambda tmp: [str(write_csv(tmp, "a,b\n1,x\n2,y\n")), "--columns", "a,zz"],
+            r"\['zz'\] not in the data",
+        ),
+        (lambda tmp: [str(write_csv(tmp, "name\nx\ny\n"))], r"no numeric columns"),
+        (lambda tmp: [str(write_csv(tmp, "a,b\n1,2\n")), "-k", "2"], r"1 rows is too few for 2 components"),
+        (lambda tmp: [str(write_csv(tmp, "a,b\n1,2\n3,\n5,6\n7,8\n"))], r"1 row\(s\) have missing values"),
+        (lambda tmp: [str(write_csv(tmp, "a,b\n1,2\ninf,3\n4,5\n"))], r"X must contain only finite values"),
+        (lambda tmp: [str(write_csv(tmp, ""))], r"could not read .* as CSV"),
+        (lambda tmp: [], r"no data"),
+        (lambda tmp: [str(write_csv(tmp, "a\n1\n2\n")), "--demo"], r"either a CSV file or --demo"),
+        (lambda tmp: ["--demo", "-k", "0"], r"n_components must be >= 1"),
+    ],
+    ids=[
+        "missing-file",
+        "non-numeric-column",
+        "unknown-column",
+        "no-numeric-columns",
+        "too-few-rows",
+        "nan-values",
+        "inf-values",
+        "empty-file",
+        "no-data",
+        "csv-and-demo",
+        "zero-components",
+    ],
+)
+def test_error_paths(tmp_path, capsys, make_args, message):
+    out = tmp_path / "out"
+    status = cli.main(["fit", *make_args(tmp_path), "--n-init", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("bayes-gmm: error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in captured.err
+    assert not out.exists()  # nothing written, not even the output folder
+
+
+def test_bad_option_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main(["fit", "--demo", "--covariance", "banana"])
+    assert excinfo.value.code == 2
+    assert "invalid choice: 'banana'" in capsys.readouterr().err
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    """assignments.csv is written atomically: a failure half-way leaves neither it nor a temporary file."""
+    out = tmp_path / "out"
+
+    def failing_to_csv(self, path, *args, **kwargs):
+        Path(path).write_text("component,p_component_0\n0,0.5\n", encoding="utf-8")  # half a file
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing_to_csv)
+    with pytest.raises(OSError, match="disk full"):
+        cli.main(["fit", "--demo", "--n-init", "1", "--out", str(out)])
+    assert not (out / "assignments.csv").exists()
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []

@@ -1,0 +1,203 @@
+"""The PyMC model builders: likelihood vs SciPy, batched LKJ vs PyMC's, fused gradient vs autodiff, priors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+from pymc.blocking import DictToArrayBijection
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from bayes_gmm.models import DATA, FEATURE_COV, OBSERVED, GMMPriors, build_model
+from bayes_gmm.models._lkj import lkj_cholesky_cov, sample_lkj_correlation_cholesky
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (60, 3)), rng.normal(4, 2, (40, 3))]) * [1.0, 10.0, 0.1] + 30.0
+    return X
+
+
+def _random_point(model, seed, scale=0.3):
+    rng = np.random.default_rng(seed)
+    return {k: v + rng.normal(0, scale, v.shape) for k, v in model.initial_point().items()}
+
+
+def _evaluate(model, outputs, point):
+    fn = model.compile_fn(
+        model.replace_rvs_by_values(outputs), inputs=model.value_vars, on_unused_input="ignore"
+    )
+    return fn(point)
+
+
+@pytest.mark.parametrize("likelihood", ["fused", "graph"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_pointwise_log_likelihood_matches_scipy_mixture(data, covariance_type, likelihood):
+    model = build_model(data, 2, covariance_type=covariance_type, likelihood=likelihood)
+    point = _random_point(model, seed=1)
+    weights, means, covariances = _evaluate(
+        model, [model["weights"], model["means"], model["covariances"]], point
+    )
+    pointwise = model.compile_fn(
+        model.logp(vars=[model[OBSERVED]], sum=False)[0], inputs=model.value_vars, on_unused_input="ignore"
+    )(point)
+    expected = logsumexp(
+        [np.log(weights[k]) + multivariate_normal(means[k], covariances[k]).logpdf(data) for k in range(2)],
+        axis=0,
+    )
+    assert pointwise.shape == (len(data),)
+    np.testing.assert_allclose(pointwise, expected, rtol=1e-10)
+    if covariance_type == "tied":
+        np.testing.assert_allclose(covariances[0], covariances[1])
+    if covariance_type in ("diag", "spherical"):
+        np.testing.assert_allclose(covariances[0], np.diag(np.diag(covariances[0])))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fused_likelihood_gradient_matches_pytensor_autodiff(data, covariance_type):
+    results = {}
+    for likelihood in ("fused", "graph"):
+        model = build_model(data, 3, covariance_type=covariance_type, likelihood=likelihood)
+        fn = model.logp_dlogp_function(ravel_inputs=True)
+        fn.set_extra_values({})
+        results[likelihood] = fn(DictToArrayBijection.map(_random_point(model, seed=2)).data)
+    np.testing.assert_allclose(results["fused"][0], results["graph"][0], rtol=1e-11)
+    np.testing.assert_allclose(results["fused"][1], results["graph"][1], rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize(("n", "eta"), [(2, 1.0), (3, 2.0), (4, 0.7)])
+def test_batched_lkj_logp_equals_pymc_lkjcholeskycov_per_matrix(n, eta):
+    rng = np.random.default_rng(n)
+    sd_scale = rng.uniform(0.5, 3.0, n)
+    batch = 3
+    with pm.Model():
+        packed = lkj_cholesky_cov("chol", n=n, eta=eta, sd_scale=sd_scale, batch_shape=(batch,))
+    values = []
+    for _ in range(batch):
+        a = rng.normal(size=(n, n))
+        values.append(np.linalg.cholesky(a @ a.T + n * np.eye(n))[np.tril_indices(n)])
+    values = np.array(values)
+    our_logp = pm.logp(packed, values).eval()
+    reference = pm.LKJCholeskyCov.dist(n=n, eta=eta, sd_dist=pm.HalfNormal.dist(sd_scale), compute_corr=False)
+    expected = [pm.logp(reference, v).eval() for v in values]
+    # PyMC evaluates its normalising constant with a few float32-rounded terms: agreement to 1e-8.
+    np.testing.assert_allclose(our_logp, expected, rtol=1e-8)
+
+
+def test_lkj_onion_sampler_has_the_lkj_marginals():
+    # Under LKJ(eta) in dimension n every correlation r satisfies (r + 1) / 2 ~ Beta(b, b), b = eta - 1 + n / 2,
+    # so E[r] = 0 and Var[r] = 1 / (2 b + 1) (Lewandowski, Kurowicka & Joe 2009).
+    n, eta = 4, 2.0
+    chol = sample_lkj_correlation_cholesky(np.random.default_rng(3), n, eta, (40_000,))
+    corr = chol @ np.swapaxes(chol, -1, -2)
+    np.testing.assert_allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0, atol=1e-12)
+    b = eta - 1 + n / 2
+    off = corr[:, np.triu_indices(n, 1)[0], np.triu_indices(n, 1)[1]]
+    np.testing.assert_allclose(off.mean(axis=0), 0.0, atol=0.015)
+    np.testing.assert_allclose(off.var(axis=0), 1 / (2 * b + 1), rtol=0.04)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_model_structure_coords_dims_and_prior_predictive(data, covariance_type):
+    import pandas as pd
+
+    frame = pd.DataFrame(data, columns=["a", "b", "c"])
+    model = build_model(frame, 2, covariance_type=covariance_type)
+    assert list(model.coords["feature"]) == ["a", "b", "c"]
+    assert list(model.coords[FEATURE_COV]) == ["a", "b", "c"]
+    assert len(model.coords["obs_id"]) == len(data)
+    assert model.named_vars_to_dims["means"] == ("component", "feature")
+    assert model.named_vars_to_dims["covariances"] == ("component", "feature", FEATURE_COV)
+    np.testing.assert_array_equal(model[DATA].get_value(), data)
+    assert set(model.coords) & set(model.named_vars) == set()  # no variable shares a name with a dimension
+    prior = pm.sample_prior_predictive(50, model=model, random_seed=1)
+    draws = prior.prior_predictive[OBSERVED]
+    assert draws.shape == (1, 50, len(data), 3)
+    assert np.isfinite(draws).all()
+    cov = prior.prior["covariances"].to_numpy()
+    assert np.all(np.linalg.eigvalsh(cov) > 0)  # every prior covariance draw is positive definite
+    # Prior predictive draws live on the data's scale: per-feature spread within an order of magnitude.
+    # (A spherical covariance has one scale for all features, so it cannot follow per-feature units.)
+    if covariance_type != "spherical":
+        ratio = draws.std(dim=("chain", "draw", "obs_id")).to_numpy() / data.std(axis=0)
+        assert np.all((ratio > 0.1) & (ratio < 10))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_default_priors_make_the_posterior_independent_of_units(data, covariance_type):
+    """Rescaling X by c: logp(theta; X) - logp(theta_c; c X) is the same constant for every theta."""
+    c = 7.5
+    original = build_model(data, 2, covariance_type=covariance_type)
+    scaled = build_model(data * c, 2, covariance_type=covariance_type)
+    f_original = original.compile_logp(jacobian=False)
+    f_scaled = scaled.compile_logp(jacobian=False)
+    differences = []
+    for seed in range(4):
+        point = _random_point(original, seed, scale=0.5)
+        moved = dict(point)
+        moved["means"] = point["means"] * c
+        if covariance_type == "full":
+            packed = point["chol_cov_cholesky-cov-packed__"].copy()
+            diag = np.cumsum(np.arange(1, 4)) - 1
+            off = np.setdiff1d(np.arange(packed.shape[-1]), diag)
+            packed[..., diag] += np.log(c)
+            packed[..., off] *= c
+            moved["chol_cov_cholesky-cov-packed__"] = packed
+        else:
+            moved["sigma_log__"] = point["sigma_log__"] + np.log(c)
+        differences.append(f_original(point) - f_scaled(moved))
+    np.testing.assert_allclose(differences, differences[0], rtol=0, atol=1e-7)
+
+
+def test_user_priors_override_defaults_and_are_validated(data):
+    priors = GMMPriors(weights_concentration=0.05, means_loc=np.zeros(3), means_scale=5.0, sd_scale=[1, 2, 3])
+    resolved = priors.resolve(data, 4)
+    np.testing.assert_array_equal(resolved.weights_concentration, np.full(4, 0.05))
+    np.testing.assert_array_equal(resolved.means_scale, np.full(3, 5.0))
+    np.testing.assert_array_equal(resolved.sd_scale, [1, 2, 3])
+    default = GMMPriors().resolve(data, 2)
+    np.testing.assert_allclose(default.means_loc, data.mean(axis=0))
+    np.testing.assert_allclose(default.sd_scale, data.std(axis=0))
+    model = build_model(data, 4, priors=priors)
+    np.testing.assert_allclose(model["weights"].owner.inputs[-1].eval(), np.full(4, 0.05))
+    with pytest.raises(ValueError, match="sd_scale must be a scalar or have shape \\(3,\\)"):
+        GMMPriors(sd_scale=[1.0, 2.0]).resolve(data, 2)
+    with pytest.raises(ValueError, match="weights_concentration must be finite and > 0"):
+        GMMPriors(weights_concentration=-1.0).resolve(data, 2)
+    with pytest.raises(ValueError, match="lkj_eta"):
+        GMMPriors(lkj_eta=0.0).resolve(data, 2)
+    with pytest.raises(TypeError, match="priors must be a GMMPriors"):
+        build_model(data, 2, priors={"lkj_eta": 2})
+
+
+def test_build_model_rejects_bad_arguments(data):
+    with pytest.raises(ValueError, match="covariance_type"):
+        build_model(data, 2, covariance_type="banana")
+    with pytest.raises(ValueError, match="likelihood"):
+        build_model(data, 2, likelihood="slow")
+    with pytest.raises(ValueError, match="n_components must be >= 1"):
+        build_model(data, 0)
+    with pytest.raises(ValueError, match="minibatch_size must be at most"):
+        build_model(data, 2, minibatch_size=10_000)
+    with pytest.raises(ValueError, match="finite"):
+        build_model(np.where(data > 40, np.nan, data), 2)
+
+
+def test_minibatch_likelihood_is_an_unbiased_estimate_of_the_full_one(data):
+    full = build_model(data, 2, covariance_type="diag")
+    mini = build_model(data, 2, covariance_type="diag", minibatch_size=20)
+    point = full.initial_point()
+    obs_logp = mini.compile_fn(
+        mini.logp(vars=[mini[OBSERVED]]), inputs=mini.value_vars, on_unused_input="ignore"
+    )
+    estimates = np.array([obs_logp(point) for _ in range(400)])
+    target = full.compile_fn(
+        full.logp(vars=[full[OBSERVED]]), inputs=full.value_vars, on_unused_input="ignore"
+    )(point)
+    assert estimates.std() > 0  # a new minibatch every evaluation
+    # Scaled by total_size / batch_size, the minibatch sum is unbiased for the full-data log-likelihood.
+    assert abs(estimates.mean() - target) < 4 * estimates.std() / np.sqrt(len(estimates))
