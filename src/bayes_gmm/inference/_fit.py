@@ -196,14 +196,17 @@ def fit_gmm(
             random_seed=int(seeds[2]),
             progressbar=progressbar,
         )
-        idata = best.approximation.sample(draws, random_seed=int(seeds[3]), model=fit_model)
+        idata = best.approximation.sample(draws, random_seed=int(seeds[3]))
         idata.add_groups(sample_stats=xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
-        idata.add_groups(
-            observed_data=xr.Dataset(
-                {OBSERVED: (("obs_id", "feature"), X)},
-                coords={"obs_id": np.arange(len(X)), "feature": list(model.coords["feature"])},
-            )
+        # The full data, also when the fit saw minibatches (whose observed_data would be one batch).
+        observed = xr.Dataset(
+            {OBSERVED: (("obs_id", "feature"), X)},
+            coords={"obs_id": np.arange(len(X)), "feature": list(model.coords["feature"])},
         )
+        if "observed_data" in idata.groups():
+            idata.observed_data = observed
+        else:
+            idata.add_groups(observed_data=observed)
         attrs.update(
             advi_converged=int(best.converged),
             advi_iterations=len(best.loss_history),

@@ -1,0 +1,236 @@
+"""Fitting entry point, start points, relabelling and diagnostics (fast tier: small data, short chains)."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.exceptions import ConvergenceWarning
+from bayes_gmm.inference import (
+    ElboPlateau,
+    apply_relabelling,
+    available_backends,
+    find_relabelling,
+    fit_gmm,
+    jittered_start_values,
+    start_values,
+)
+from bayes_gmm.inference._backends import resolve_backend
+from bayes_gmm.inference._start import em_full_covariances
+from bayes_gmm.models import OBSERVED
+
+TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
+TRUE_MEANS = np.array([[0.0, 0.0], [5.0, 1.0], [1.0, 6.0]])
+TRUE_COVS = np.array([[[1.0, 0.6], [0.6, 1.0]], [[0.8, -0.3], [-0.3, 0.5]], [[0.6, 0.0], [0.0, 1.2]]])
+
+
+def simulate(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(3, size=n, p=TRUE_WEIGHTS)
+    noise = rng.standard_normal((n, 2))
+    return TRUE_MEANS[labels] + np.einsum("nij,nj->ni", np.linalg.cholesky(TRUE_COVS)[labels], noise), labels
+
+
+@pytest.fixture(scope="module")
+def three_blobs():
+    return simulate(300, seed=4)[0]
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_start_values_reproduce_the_em_fit(three_blobs, covariance_type):
+    em = fit_em(three_blobs, 3, covariance_type=covariance_type, random_seed=0)
+    start = start_values(em, covariance_type)
+    np.testing.assert_allclose(start["weights"], em.weights, rtol=1e-12)
+    np.testing.assert_allclose(start["means"], em.means)
+    d = 2
+    if covariance_type in ("full", "tied"):
+        chol = np.zeros((*start["chol_cov"].shape[:-1], d, d))
+        chol[..., np.tril_indices(d)[0], np.tril_indices(d)[1]] = start["chol_cov"]
+        np.testing.assert_allclose(chol @ np.swapaxes(chol, -1, -2), em.covariances, rtol=1e-10)
+    else:
+        np.testing.assert_allclose(start["sigma"] ** 2, em.covariances, rtol=1e-12)
+    jittered = jittered_start_values(em, covariance_type, 4, jitter=0.05, rng=np.random.default_rng(0))
+    assert len(jittered) == 4
+    for chain_start in jittered:
+        np.testing.assert_allclose(chain_start["weights"].sum(), 1.0)
+        sd = np.sqrt(np.diagonal(em_full_covariances(em), axis1=1, axis2=2))
+        assert np.all(np.abs(chain_start["means"] - em.means) < 0.3 * sd)  # near EM, in the EM labelling
+
+
+def _fake_posterior(n_chains=2, n_draws=50, seed=0):
+    rng = np.random.default_rng(seed)
+    means = TRUE_MEANS + 0.05 * rng.standard_normal((n_chains, n_draws, 3, 2))
+    weights = np.broadcast_to(TRUE_WEIGHTS, (n_chains, n_draws, 3)).copy()
+    covs = np.broadcast_to(TRUE_COVS, (n_chains, n_draws, 3, 2, 2)).copy()
+    shared = rng.standard_normal((n_chains, n_draws))
+    return xr.Dataset(
+        {
+            "means": (("chain", "draw", "component", "feature"), means),
+            "weights": (("chain", "draw", "component"), weights),
+            "covariances": (("chain", "draw", "component", "feature", "feature_cov"), covs),
+            "unrelated": (("chain", "draw"), shared),
+        }
+    )
+
+
+def test_relabelling_undoes_random_permutations_of_every_component_variable():
+    truth = _fake_posterior()
+    rng = np.random.default_rng(1)
+    perms = np.array([[rng.permutation(3) for _ in range(50)] for _ in range(2)])
+    perms[0, :10] = np.arange(3)  # some draws keep the reference labelling
+    scrambled = truth.copy(deep=True)
+    for name in ("means", "weights", "covariances"):
+        values = truth[name].to_numpy()
+        index = perms.reshape(perms.shape + (1,) * (values.ndim - 3))
+        scrambled[name] = truth[name].copy(data=np.take_along_axis(values, index, axis=2))
+    relabelling = find_relabelling(scrambled["means"].to_numpy(), TRUE_MEANS, TRUE_COVS)
+    restored = apply_relabelling(scrambled, relabelling)
+    for name in ("means", "weights", "covariances", "unrelated"):
+        np.testing.assert_array_equal(restored[name].to_numpy(), truth[name].to_numpy())
+    expected_fraction = np.mean(np.any(perms != np.arange(3), axis=-1))
+    assert relabelling.fraction_relabelled == pytest.approx(expected_fraction)
+    assert relabelling.was_needed
+
+
+def test_relabelling_is_identity_when_draws_already_match():
+    posterior = _fake_posterior()
+    relabelling = find_relabelling(posterior["means"].to_numpy(), TRUE_MEANS, TRUE_COVS)
+    assert relabelling.fraction_relabelled == 0.0 and not relabelling.was_needed
+
+
+def test_backend_resolution():
+    assert "pymc" in available_backends()
+    assert resolve_backend("auto") == available_backends()[0]
+    assert resolve_backend("pymc") == "pymc"
+    with pytest.raises(ValueError, match="backend must be 'auto' or one of"):
+        resolve_backend("stan")
+
+
+def test_elbo_plateau_stops_on_a_flat_loss_and_not_on_a_falling_one():
+    rule = ElboPlateau(window=10, tolerance=1e-3)
+    falling = list(np.linspace(1000, 500, 40))
+    for i in range(1, 41):
+        rule(None, falling[:i], i)  # no StopIteration while the loss keeps dropping 1%+ per window
+    flat = [100.0 + 0.01 * np.sin(i) for i in range(40)]
+    with pytest.raises(StopIteration):
+        for i in range(1, 41):
+            rule(None, flat[:i], i)
+    assert rule.converged_at == 20
+
+
+def test_fit_gmm_rejects_bad_arguments(three_blobs):
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit_gmm(three_blobs, 3, method="gibbs")
+    with pytest.raises(ValueError, match="minibatch_size only applies to ADVI"):
+        fit_gmm(three_blobs, 3, minibatch_size=50)
+    with pytest.raises(ValueError, match="target_accept must be in"):
+        fit_gmm(three_blobs, 3, target_accept=1.5)
+    with pytest.raises(ValueError, match="draws must be an integer >= 1"):
+        fit_gmm(three_blobs, 3, draws=0)
+    with pytest.raises(ValueError, match="em must be an EMResult with 3 components"):
+        fit_gmm(three_blobs, 3, em=fit_em(three_blobs, 2, random_seed=0))
+    with pytest.raises(ValueError, match="backend must be"):
+        fit_gmm(three_blobs, 3, backend="stan")
+
+
+@pytest.fixture(scope="module")
+def small_nuts_fit(three_blobs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 2 x 300 draws: ESS below the warning level
+        return fit_gmm(three_blobs, 3, backend="pymc", draws=300, tune=300, chains=2, random_seed=11)
+
+
+def test_nuts_fit_returns_schema_conforming_inference_data(small_nuts_fit, three_blobs):
+    idata = small_nuts_fit
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
+        assert group in idata.groups()
+    assert idata.log_likelihood[OBSERVED].dims == ("chain", "draw", "obs_id")
+    assert idata.log_likelihood[OBSERVED].shape == (2, 300, len(three_blobs))
+    np.testing.assert_array_equal(idata.observed_data[OBSERVED].to_numpy(), three_blobs)
+    assert idata.posterior["covariances"].dims == ("chain", "draw", "component", "feature", "feature_cov")
+    for key in (
+        "method",
+        "backend",
+        "n_components",
+        "covariance_type",
+        "bayes_gmm_version",
+        "rhat_max",
+        "ess_bulk_min",
+        "n_divergences",
+        "relabelled_fraction",
+        "rhat_max_before_relabelling",
+    ):
+        assert key in idata.attrs
+    assert idata.attrs["method"] == "nuts" and idata.attrs["backend"] == "pymc"
+    # The stored pointwise log-likelihood is the mixture density at each draw's parameters.
+    post = idata.posterior.isel(chain=1, draw=17)
+    from scipy.stats import multivariate_normal
+
+    dens = sum(
+        post["weights"].values[k]
+        * multivariate_normal(post["means"].values[k], post["covariances"].values[k]).pdf(three_blobs)
+        for k in range(3)
+    )
+    np.testing.assert_allclose(idata.log_likelihood[OBSERVED].isel(chain=1, draw=17), np.log(dens), rtol=1e-9)
+    # WAIC and LOO run on it.
+    assert np.isfinite(az.waic(idata).elpd_waic) and np.isfinite(az.loo(idata).elpd_loo)
+
+
+def test_nuts_posterior_is_near_the_truth_and_em(small_nuts_fit, three_blobs):
+    posterior = small_nuts_fit.posterior
+    em = fit_em(three_blobs, 3, n_init=10, random_seed=0)
+
+    def by_position(means):  # a labelling-free order of the components
+        return means[np.argsort(means[:, 0] + 10 * means[:, 1])]
+
+    mean = posterior["means"].mean(("chain", "draw")).to_numpy()
+    sd = by_position(np.c_[mean, posterior["means"].std(("chain", "draw")).to_numpy()])[:, 2:]
+    assert np.all(np.abs(by_position(mean) - by_position(TRUE_MEANS)) < 4 * sd)
+    assert np.all(np.abs(by_position(mean) - by_position(em.means)) < 2 * sd)
+    assert small_nuts_fit.attrs["rhat_max"] < 1.05
+
+
+def test_same_seed_same_result(three_blobs):
+    kwargs = dict(covariance_type="diag", backend="pymc", draws=50, tune=50, chains=2, random_seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = fit_gmm(three_blobs[:120], 2, **kwargs)
+        second = fit_gmm(three_blobs[:120], 2, **kwargs)
+    np.testing.assert_array_equal(first.posterior["means"].to_numpy(), second.posterior["means"].to_numpy())
+
+
+def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_blobs):
+    """Two chains in swapped labellings: R-hat is huge before relabelling and < 1.01 after."""
+    from bayes_gmm.inference._arviz import convergence_diagnostics
+    from bayes_gmm.models import build_model
+
+    em = fit_em(three_blobs, 3, covariance_type="diag", n_init=10, random_seed=0)
+    model = build_model(three_blobs, 3, covariance_type="diag")
+    starts = jittered_start_values(em, "diag", 2, jitter=0.02, rng=np.random.default_rng(0))
+    swap = np.array([1, 0, 2])
+    starts[1] = {name: value[swap] for name, value in starts[1].items()}  # chain 1 in another labelling
+    with model:
+        idata = pm.sample(
+            500,
+            tune=500,
+            chains=2,
+            cores=1,
+            initvals=starts,
+            init="adapt_diag",
+            random_seed=3,
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+    names = ["weights", "means", "sigma"]
+    before = convergence_diagnostics(idata.posterior, names)["rhat_max"]
+    relabelling = find_relabelling(idata.posterior["means"].to_numpy(), em.means, em_full_covariances(em))
+    after = convergence_diagnostics(apply_relabelling(idata.posterior, relabelling), names)["rhat_max"]
+    assert before > 1.5
+    assert after < 1.01
+    assert 0.4 < relabelling.fraction_relabelled < 0.6  # the swapped chain: half of the draws
