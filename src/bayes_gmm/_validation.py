@@ -33,13 +33,12 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"{name} must be real-valued; got complex numbers. Pass the real part ({name}.real), the modulus "
             f"(abs({name})), or both as separate features."
         )
-    try:
-        arr = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be numeric data of shape (n_samples, n_features); got values that cannot be "
-            f"converted to float ({exc}). Convert or drop the non-numeric entries."
-        ) from None
+    arr = as_float_array(
+        X,
+        name,
+        "numeric data of shape (n_samples, n_features)",
+        fix=" Convert or drop the non-numeric entries.",
+    )
     if arr.ndim != 2:
         hint = (
             f" For a single feature use {name}.reshape(-1, 1); for a single sample use {name}.reshape(1, -1)."
@@ -70,6 +69,16 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"the same columns, in the same order, as at fit time."
         )
     return np.ascontiguousarray(arr)
+
+
+def as_float_array(value, name: str, expected: str, *, fix: str = "") -> np.ndarray:
+    """Return `value` as a float64 array, or raise a TypeError naming `name`, what was `expected` and a fix."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be {expected}; got values that cannot be converted to float ({exc}).{fix}"
+        ) from None
 
 
 def _is_numeric_dtype(dtype) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
@@ -26,7 +27,7 @@ from bayes_gmm.inference._backends import resolve_backend
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
 from bayes_gmm.inference._start import em_full_covariances, jittered_start_values
-from bayes_gmm.models import OBSERVED, GMMPriors, build_model
+from bayes_gmm.models import DATA, OBSERVED, GMMPriors, build_model
 
 METHODS = ("nuts", *ADVI_METHODS)
 #: Variables whose R-hat and ESS are reported (the deterministic covariances cover every type).
@@ -198,15 +199,6 @@ def fit_gmm(
         )
         idata = best.approximation.sample(draws, random_seed=int(seeds[3]))
         idata.add_groups(sample_stats=xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
-        # The full data, also when the fit saw minibatches (whose observed_data would be one batch).
-        observed = xr.Dataset(
-            {OBSERVED: (("obs_id", "feature"), X)},
-            coords={"obs_id": np.arange(len(X)), "feature": list(model.coords["feature"])},
-        )
-        if "observed_data" in idata.groups():
-            idata.observed_data = observed
-        else:
-            idata.add_groups(observed_data=observed)
         attrs.update(
             advi_converged=int(best.converged),
             advi_iterations=len(best.loss_history),
@@ -214,6 +206,7 @@ def fit_gmm(
         )
     attrs["backend"] = backend
     attrs["sampling_time_s"] = time.perf_counter() - started
+    _set_observed_data(idata, model)
 
     before = (
         convergence_diagnostics(idata.posterior, DIAGNOSED_VARS)
@@ -238,6 +231,21 @@ def fit_gmm(
         _warn_if_poor(attrs, chains)
     idata.attrs.update(attrs)
     return idata
+
+
+def _set_observed_data(idata, model) -> None:
+    """Store the full data as ``observed_data``, whatever the back end or method left there.
+
+    nutpie leaves none, and a minibatch ADVI fit would leave one batch.
+    """
+    observed = xr.Dataset(
+        {OBSERVED: (("obs_id", "feature"), model[DATA].get_value())},
+        coords={"obs_id": np.asarray(model.coords["obs_id"]), "feature": list(model.coords["feature"])},
+    )
+    if "observed_data" in idata.groups():
+        idata.observed_data = observed
+    else:
+        idata.add_groups(observed_data=observed)
 
 
 def _add_log_likelihood(idata, model, requested: bool | None) -> None:
@@ -277,6 +285,4 @@ def _warn_if_poor(attrs: dict, chains: int) -> None:
 
 
 def _cpu_count() -> int:
-    import os
-
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -6,10 +6,8 @@ import warnings
 
 import numpy as np
 import pymc as pm
-import xarray as xr
 
 from bayes_gmm.inference._backends import single_threaded_blas
-from bayes_gmm.models import DATA, OBSERVED
 
 
 def run_nuts(
@@ -25,7 +23,7 @@ def run_nuts(
     random_seed: int,
     progressbar: bool,
 ):
-    """Sample `model` by NUTS; returns InferenceData with posterior, sample_stats and observed_data.
+    """Sample `model` by NUTS; returns InferenceData with (at least) posterior and sample_stats.
 
     The pointwise log-likelihood is left out here and computed afterwards for every back end alike
     (nutpie ignores PyMC's ``idata_kwargs``).
@@ -37,7 +35,6 @@ def run_nuts(
             return _run_nutpie(
                 model, starts[0], draws, tune, chains, cores, target_accept, random_seed, progressbar
             )
-        kwargs = {}
         if backend == "numpyro":
             # No jitter on top of our EM start; chains vectorised in one process (JAX sees one CPU device).
             kwargs = {"nuts_sampler_kwargs": {"jitter": False, "chain_method": "vectorized"}}
@@ -64,7 +61,7 @@ def _run_nutpie(model, start, draws, tune, chains, cores, target_accept, random_
 
     # nutpie takes one start point for all chains (no per-chain initvals) and jitters none of it here.
     compiled = nutpie.compile_pymc_model(model, initial_points=start, jitter_rvs=set())
-    idata = nutpie.sample(
+    return nutpie.sample(
         compiled,
         draws=draws,
         tune=tune,
@@ -74,11 +71,3 @@ def _run_nutpie(model, start, draws, tune, chains, cores, target_accept, random_
         seed=int(random_seed),
         progress_bar=progressbar,
     )
-    idata.add_groups(observed_data=_observed_dataset(model))
-    return idata
-
-
-def _observed_dataset(model: pm.Model) -> xr.Dataset:
-    data = model[DATA].get_value()
-    coords = {"obs_id": np.asarray(model.coords["obs_id"]), "feature": list(model.coords["feature"])}
-    return xr.Dataset({OBSERVED: (("obs_id", "feature"), data)}, coords=coords)

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayes_gmm._validation import as_float_array, check_nonnegative_float, check_positive_int
+
 __all__ = [
     "PartitionEstimate",
     "argmax_partitions",
@@ -686,7 +688,7 @@ def linkage_partitions(similarity, *, max_clusters: int = 10, method: str = "ave
             f"method must be one of {LINKAGE_METHODS}; got {method!r}. Methods such as 'ward' need Euclidean "
             f"distances, which 1 - similarity is not; use 'average'."
         )
-    max_clusters = _check_int(max_clusters, "max_clusters", minimum=1)
+    max_clusters = check_positive_int(max_clusters, "max_clusters", minimum=1)
     sim = _check_similarity(similarity)
     n_obs = sim.shape[0]
     n_cuts = min(max_clusters, n_obs)
@@ -790,15 +792,8 @@ def _select_draws(n_draws: int, n, rng: np.random.Generator) -> np.ndarray:
 
 def _check_resp(resp, *, atol: float) -> np.ndarray:
     """Return `resp` as float64 (n_draws, n_obs, n_components), or raise a message naming the fix."""
-    if isinstance(atol, bool) or not isinstance(atol, numbers.Real) or not np.isfinite(atol) or atol < 0:
-        raise ValueError(f"atol must be a finite number >= 0; got {atol!r}.")
-    try:
-        arr = np.asarray(resp, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"resp must be a numeric array of shape (n_draws, n_obs, n_components); got values that cannot "
-            f"be converted to float ({exc})."
-        ) from None
+    atol = check_nonnegative_float(atol, "atol")
+    arr = as_float_array(resp, "resp", "a numeric array of shape (n_draws, n_obs, n_components)")
     if arr.ndim == 4:
         arr = arr.reshape(-1, arr.shape[2], arr.shape[3])
     elif arr.ndim != 3:
@@ -833,13 +828,7 @@ def _check_resp(resp, *, atol: float) -> np.ndarray:
 
 
 def _check_similarity(similarity, *, name: str = "similarity") -> np.ndarray:
-    try:
-        sim = np.asarray(similarity, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be a numeric (n_obs, n_obs) matrix; got values that cannot be converted to float "
-            f"({exc})."
-        ) from None
+    sim = as_float_array(similarity, name, "a numeric (n_obs, n_obs) matrix")
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] == 0:
         raise ValueError(
             f"{name} must be a square (n_obs, n_obs) matrix with n_obs >= 1; got shape {sim.shape}. Compute "
@@ -915,13 +904,7 @@ def _check_nonempty(arr: np.ndarray, *, name: str, axes: tuple[str, ...]) -> Non
             raise ValueError(f"{name} must have {axis} >= 1; got shape {arr.shape}.")
 
 
-def _check_int(value, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _chunk_size(chunk_size, *, bytes_per_item: int, name: str) -> int:
     if chunk_size is None:
         return max(1, _CHUNK_BYTES // max(1, bytes_per_item))
-    return _check_int(chunk_size, name, minimum=1)
+    return check_positive_int(chunk_size, name, minimum=1)

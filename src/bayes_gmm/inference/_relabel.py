@@ -45,10 +45,10 @@ def matching_costs(means: np.ndarray, ref_means: np.ndarray, ref_covariances: np
     -------
     ndarray of shape (n_draws, K, K), ``cost[s, j, k]``.
     """
-    chol = np.linalg.cholesky(ref_covariances)  # (K, D, D)
+    inverse_chol = np.linalg.inv(np.linalg.cholesky(ref_covariances))  # K small inverses, once
     diff = means[:, :, None, :] - ref_means[None, None, :, :]  # (S, J, K, D)
-    solved = np.linalg.solve(chol[None, None], diff[..., None])[..., 0]
-    return np.sum(solved**2, axis=-1)
+    standardised = np.einsum("kde,sjke->sjkd", inverse_chol, diff)
+    return np.sum(standardised**2, axis=-1)
 
 
 def find_relabelling(means: np.ndarray, ref_means: np.ndarray, ref_covariances: np.ndarray) -> Relabelling:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_gmm.em_baseline import EMResult
+from bayes_gmm.models._lkj import packed_row_index
 
 # Components with (almost) no weight would start the simplex transform at log(0).
 _MIN_START_WEIGHT = 1e-3
@@ -55,9 +56,7 @@ def jittered_start_values(
     """
     base = start_values(em, covariance_type)
     sd = np.sqrt(np.diagonal(em_full_covariances(em), axis1=1, axis2=2))
-    d = em.n_features
-    diag = np.cumsum(np.arange(1, d + 1)) - 1
-    row_of = np.repeat(np.arange(d), np.arange(1, d + 1))
+    row_of = packed_row_index(em.n_features)
     starts = []
     for _ in range(n_chains):
         start = {}
@@ -66,9 +65,8 @@ def jittered_start_values(
         start["means"] = base["means"] + jitter * sd * rng.standard_normal(base["means"].shape)
         if "chol_cov" in base:
             # Scaling each row of a Cholesky factor by a positive number keeps it a valid factor.
-            row_scale = np.exp(jitter * rng.standard_normal((*base["chol_cov"].shape[:-1], d)))
+            row_scale = np.exp(jitter * rng.standard_normal((*base["chol_cov"].shape[:-1], em.n_features)))
             start["chol_cov"] = base["chol_cov"] * row_scale[..., row_of]
-            assert np.all(start["chol_cov"][..., diag] > 0)
         else:
             start["sigma"] = base["sigma"] * np.exp(jitter * rng.standard_normal(base["sigma"].shape))
         starts.append(start)

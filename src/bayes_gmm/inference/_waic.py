@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from bayes_gmm._validation import as_float_array
+
 __all__ = ["WAICResult", "waic"]
 
 #: Pointwise posterior variance of the log-likelihood above which WAIC is flagged as unreliable
@@ -117,13 +119,11 @@ def waic(log_lik) -> WAICResult:
 
 def _check_log_lik(log_lik) -> np.ndarray:
     """Return `log_lik` as a float64 array of shape (n_samples, n_observations), or raise."""
-    try:
-        arr = np.asarray(log_lik, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"log_lik must be a numeric array of shape (n_chains, n_draws, n_observations) or "
-            f"(n_samples, n_observations); got values that cannot be converted to float ({exc})."
-        ) from None
+    arr = as_float_array(
+        log_lik,
+        "log_lik",
+        "a numeric array of shape (n_chains, n_draws, n_observations) or (n_samples, n_observations)",
+    )
     if arr.ndim == 3:
         arr = arr.reshape(arr.shape[0] * arr.shape[1], arr.shape[2])
     elif arr.ndim != 2:

@@ -40,6 +40,11 @@ def _diag_positions(n: int) -> np.ndarray:
     return np.cumsum(np.arange(1, n + 1)) - 1
 
 
+def packed_row_index(n: int) -> np.ndarray:
+    """Row of each entry of a packed (row-major ``np.tril_indices``) lower-triangular n x n matrix."""
+    return np.repeat(np.arange(n), np.arange(1, n + 1))
+
+
 def _make_logp(n: int, eta: float):
     normalizer = lkj_log_normalizer(eta, n)
     lkj_power = 2.0 * eta - 3.0 + n - np.arange(n)
@@ -130,7 +135,7 @@ def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tu
     sd_scale = np.asarray(sd_scale, dtype=np.float64)
     # The signature needs a parameter with the packed length p, so the scale is passed per packed entry
     # (the scale of the row the entry lies in); the diagonal entries give back sd_scale.
-    row_scale = sd_scale[np.repeat(np.arange(n), np.arange(1, n + 1))]
+    row_scale = sd_scale[packed_row_index(n)]
     return pm.CustomDist(
         name,
         row_scale,
