@@ -12,8 +12,8 @@ from threadpoolctl import threadpool_limits
 NUTS_BACKENDS = ("pymc", "numpyro", "nutpie")
 #: Order in which ``backend="auto"`` picks an installed back end, fastest first as measured by
 #: benchmarks/nuts_vs_naive.py: PyMC's sampler runs our fused likelihood Op with its hand-written gradient
-#: (36-54 s on the benchmark data, 2 cores), while numpyro and nutpie must use the plain PyTensor graph
-#: (numpyro 52-56 s), so PyMC comes first.
+#: (36.6 s wall on the benchmark data, 2 cores), while numpyro and nutpie must use the plain PyTensor
+#: graph (numpyro 59.4 s, nutpie 107.2 s including its compile), so PyMC comes first.
 AUTO_PREFERENCE = ("pymc", "numpyro", "nutpie")
 _MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
 _EXTRA = {"numpyro": "numpyro", "nutpie": "nutpie"}
