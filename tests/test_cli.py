@@ -8,29 +8,49 @@ import subprocess
 import sys
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
 
 from bayes_gmm import cli
+from bayes_gmm.inference import membership_probabilities
 
 # ../shared/data/REFERENCE.md, "Other known figures": faithful, "full" covariance, 2 components
 FAITHFUL_FULL_2_LOGLIK = -1130.264
 
 
-def check_outputs(out: Path, n_rows: int, data_columns: list[str], k: int) -> pd.DataFrame:
+EM_FILES = ["assignments.csv", "summary.txt"]
+BAYES_FILES = ["assignments.csv", "compare_em.csv", "posterior.nc", "summary.txt"]
+
+
+def check_outputs(
+    out: Path, n_rows: int, data_columns: list[str], k: int, files=EM_FILES, intervals: bool = False
+) -> pd.DataFrame:
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert f"{k} components" in summary
     assignments = pd.read_csv(out / "assignments.csv")
     proba_columns = [f"p_component_{j}" for j in range(k)]
-    assert list(assignments.columns) == [*data_columns, "component", *proba_columns]
+    interval_columns = [f"p_component_{j}_{side}90" for j in range(k) for side in ("lower", "upper")]
+    expected = [*data_columns, "component", "max_probability", "entropy", *proba_columns]
+    assert list(assignments.columns) == expected + (interval_columns if intervals else [])
     assert len(assignments) == n_rows
     proba = assignments[proba_columns].to_numpy()
     assert np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_array_equal(assignments["component"].to_numpy(), proba.argmax(axis=1))
-    assert sorted(p.name for p in out.iterdir()) == ["assignments.csv", "summary.txt"]  # no temporary files
+    np.testing.assert_allclose(assignments["max_probability"].to_numpy(), proba.max(axis=1))
+    if intervals:
+        for j in range(k):
+            lower, upper = assignments[f"p_component_{j}_lower90"], assignments[f"p_component_{j}_upper90"]
+            assert np.all((lower >= 0) & (lower <= upper) & (upper <= 1))
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(files)  # no temporary files
     return assignments
+
+
+def assert_only_progress(stderr: str) -> None:
+    """Without --quiet, stderr carries progress lines ("EM fit (10 restarts) ..."), nothing else."""
+    assert all(line.endswith("...") for line in stderr.splitlines()), stderr
 
 
 def summary_log_likelihood(text: str) -> float:
@@ -41,7 +61,7 @@ def summary_log_likelihood(text: str) -> float:
 
 def test_demo_in_process(tmp_path, capsys):
     out = tmp_path / "results"
-    assert cli.main(["fit", "--demo", "--out", str(out)]) == 0
+    assert cli.main(["fit", "--demo", "--method", "em", "--no-plots", "--quiet", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
     assignments = check_outputs(out, 272, ["eruptions", "waiting"], 2)
@@ -62,11 +82,20 @@ def test_demo_subprocess(tmp_path):
         pytest.fail("the bayes-gmm console script is not installed; run pip install -e '.[test]'")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [exe, "fit", "--demo", "--out", str(out)], capture_output=True, text=True, timeout=300, check=False
+        [exe, "fit", "--demo", "--method", "em", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout
     check_outputs(out, 272, ["eruptions", "waiting"], 2)
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "clusters.png",
+        "density.png",
+        "membership.png",
+    ]
 
 
 @pytest.fixture
@@ -101,11 +130,14 @@ def test_csv_with_columns(tmp_path, csv_file, capsys):
         "diag",
         "--n-init",
         "2",
+        "--method",
+        "em",
+        "--no-plots",
         "--out",
         str(out),
     ]
     assert cli.main(argv) == 0
-    assert capsys.readouterr().err == ""
+    assert_only_progress(capsys.readouterr().err)
     assignments = check_outputs(out, 120, ["a", "b"], 2)
     component = assignments["component"].to_numpy()
     agreement = max(np.mean(component == labels), np.mean(component != labels))
@@ -116,7 +148,12 @@ def test_csv_with_columns(tmp_path, csv_file, capsys):
 def test_csv_default_columns_are_the_numeric_ones(tmp_path, csv_file):
     path, _ = csv_file
     out = tmp_path / "out"
-    assert cli.main(["fit", str(path), "-k", "2", "--n-init", "1", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            ["fit", str(path), "-k", "2", "--n-init", "1", "--method", "em", "--no-plots", "--out", str(out)]
+        )
+        == 0
+    )
     check_outputs(out, 120, ["a", "b", "c"], 2)
 
 
@@ -130,11 +167,15 @@ def test_single_column_csv_reproduces_published_fit(tmp_path, shared_data_dir, c
         "3",
         "--covariance",
         "full",
+        "--method",
+        "em",
+        "--no-plots",
+        "--quiet",
         "--out",
         str(out),
     ]
     assert cli.main(argv) == 0
-    assert capsys.readouterr().err == ""
+    assert_only_progress(capsys.readouterr().err)
     check_outputs(out, 82, ["velocity_1000kms"], 3)
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert summary_log_likelihood(summary) == pytest.approx(-203.1792, abs=0.01)
@@ -143,7 +184,7 @@ def test_single_column_csv_reproduces_published_fit(tmp_path, shared_data_dir, c
 def test_no_out_prints_summary_only(tmp_path, csv_file, capsys, monkeypatch):
     path, _ = csv_file
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["fit", str(path), "--columns", "a,b", "--n-init", "1"]) == 0
+    assert cli.main(["fit", str(path), "--columns", "a,b", "--n-init", "1", "--method", "em"]) == 0
     captured = capsys.readouterr()
     assert "Gaussian mixture by EM: 2 components" in captured.out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
@@ -192,7 +233,7 @@ def write_csv(tmp_path, text):
 )
 def test_error_paths(tmp_path, capsys, make_args, message):
     out = tmp_path / "out"
-    status = cli.main(["fit", *make_args(tmp_path), "--n-init", "1", "--out", str(out)])
+    status = cli.main(["fit", *make_args(tmp_path), "--n-init", "1", "--method", "em", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 2
     lines = captured.err.strip().splitlines()
@@ -220,6 +261,93 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", failing_to_csv)
     with pytest.raises(OSError, match="disk full"):
-        cli.main(["fit", "--demo", "--n-init", "1", "--out", str(out)])
+        cli.main(["fit", "--demo", "--n-init", "1", "--method", "em", "--no-plots", "--out", str(out)])
     assert not (out / "assignments.csv").exists()
     assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+
+
+QUICK_SAMPLING = ["--draws", "150", "--tune", "150", "--chains", "2", "--quiet"]
+
+
+def test_bayesian_fit_writes_every_promised_file(tmp_path, capsys):
+    """The README's main job (fewer draws): NUTS fit of the bundled data, posterior, plots, EM comparison."""
+    out = tmp_path / "out"
+    assert cli.main(["fit", "--demo", *QUICK_SAMPLING, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assignments = check_outputs(out, 272, ["eruptions", "waiting"], 2, files=BAYES_FILES, intervals=True)
+    idata = az.from_netcdf(out / "posterior.nc")
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 150
+    assert idata.log_likelihood["obs"].shape == (2, 150, 272)
+    assert idata.attrs["method"] == "nuts" and idata.attrs["n_components"] == 2
+    # The stored membership equals what the saved posterior gives.
+    membership = membership_probabilities(idata)
+    np.testing.assert_allclose(
+        assignments["p_component_1"], membership["probability"].values[:, 1], atol=1e-9
+    )
+    comparison = pd.read_csv(out / "compare_em.csv")
+    assert len(comparison) == 2 + 2 * 2 + 2 * 2  # weights, means, standard deviations
+    np.testing.assert_allclose(comparison["difference"], comparison["posterior_mean"] - comparison["em"])
+    assert comparison["difference_in_sd"].abs().max() < 3  # EM sits inside the posterior
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "clusters.png",
+        "density.png",
+        "membership.png",
+        "trace.png",
+    ]
+    for png in (out / "plots").iterdir():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Bayesian Gaussian mixture by NUTS" in printed and "Bayesian posterior vs EM" in printed
+    assert "elpd_loo" in printed
+
+
+def test_advi_fit_of_a_csv(tmp_path, csv_file, capsys):
+    path, labels = csv_file
+    out = tmp_path / "out"
+    argv = [
+        "fit",
+        str(path),
+        "--columns",
+        "a,b",
+        "--method",
+        "advi",
+        "--draws",
+        "200",
+        "--no-plots",
+        "--quiet",
+    ]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    assert "mean-field ADVI" in capsys.readouterr().out
+    assignments = check_outputs(out, 120, ["a", "b"], 2, files=BAYES_FILES, intervals=True)
+    component = assignments["component"].to_numpy()
+    assert max(np.mean(component == labels), np.mean(component != labels)) == 1.0
+
+
+def test_select_k_command(tmp_path, capsys):
+    out = tmp_path / "k"
+    argv = ["select-k", "--demo", "--components", "1,2", *QUICK_SAMPLING, "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out / "selection.csv")
+    assert list(table["n_components"]) == [1, 2]
+    # Old Faithful has two eruption types: every criterion prefers 2 components to 1 by far.
+    assert table.loc[1, "elpd_loo"] > table.loc[0, "elpd_loo"] + 50
+    assert table.loc[1, "em_bic"] < table.loc[0, "em_bic"] - 100
+    np.testing.assert_allclose(table["em_log_likelihood"], [-1289.797, FAITHFUL_FULL_2_LOGLIK], atol=0.01)
+    assert "picks: WAIC k=2, LOO k=2, BIC k=2, AIC k=2, ICL k=2" in printed
+    assert (out / "k_selection.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "selection.txt").read_text(encoding="utf-8").startswith("Choosing the number of components")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["select-k", "--demo", "--components", "two"], r"--components must be a list like 1,2,3"),
+        (["select-k", "--demo", "--components", "1,1"], r"no k twice"),
+        (["fit", "--demo", "--draws", "0"], r"draws must be"),
+    ],
+)
+def test_bayesian_error_paths(tmp_path, capsys, argv, message):
+    status = cli.main([*argv, "--quiet", "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(lines) == 1 and re.search(message, lines[0]), lines

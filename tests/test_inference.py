@@ -196,6 +196,28 @@ def test_nuts_posterior_is_near_the_truth_and_em(small_nuts_fit, three_blobs):
     assert small_nuts_fit.attrs["rhat_max"] < 1.05
 
 
+@pytest.mark.slow
+def test_nutpie_backend_samples_the_fused_likelihood(three_blobs, monkeypatch):
+    pytest.importorskip("nutpie")
+    import bayes_gmm.inference._fit as fit_module
+
+    likelihoods = []
+    original = fit_module.build_model
+
+    def recording_build_model(*args, **kwargs):
+        likelihoods.append(kwargs["likelihood"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "build_model", recording_build_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        idata = fit_gmm(three_blobs, 3, backend="nutpie", draws=200, tune=200, chains=2, random_seed=3)
+    assert likelihoods == ["fused"]  # compiled by numba, not the slower PyTensor graph
+    assert idata.attrs["backend"] == "nutpie"
+    assert 0 < idata.attrs["compile_time_s"] < idata.attrs["sampling_time_s"]
+    assert idata.attrs["rhat_max"] < 1.05 and idata.attrs["n_divergences"] == 0
+
+
 def test_same_seed_same_result(three_blobs):
     kwargs = dict(covariance_type="diag", backend="pymc", draws=50, tune=50, chains=2, random_seed=5)
     with warnings.catch_warnings():

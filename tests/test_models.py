@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pymc as pm
 import pytest
@@ -67,6 +69,18 @@ def test_fused_likelihood_gradient_matches_pytensor_autodiff(data, covariance_ty
         results[likelihood] = fn(DictToArrayBijection.map(_random_point(model, seed=2)).data)
     np.testing.assert_allclose(results["fused"][0], results["graph"][0], rtol=1e-11)
     np.testing.assert_allclose(results["fused"][1], results["graph"][1], rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fused_likelihood_compiles_to_numba_with_the_same_logp_and_gradient(data, covariance_type):
+    # nutpie runs the model in PyTensor's numba mode: the Ops must compile there, not fall back to Python.
+    model = build_model(data, 3, covariance_type=covariance_type, likelihood="fused")
+    point = _random_point(model, seed=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*object mode.*", category=UserWarning)
+        for compile_fn in (model.compile_logp, model.compile_dlogp):
+            expected = compile_fn()(point)
+            np.testing.assert_allclose(compile_fn(mode="NUMBA")(point), expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(("n", "eta"), [(2, 1.0), (3, 2.0), (4, 0.7)])

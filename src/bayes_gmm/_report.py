@@ -50,3 +50,102 @@ def format_em_summary(result: EMResult, feature_names=None) -> str:
             ]
             lines.append(f"  {k:>9}  " + ", ".join(pairs))
     return "\n".join(lines)
+
+
+_METHOD_NAMES = {"nuts": "NUTS", "advi": "mean-field ADVI", "fullrank_advi": "full-rank ADVI"}
+
+
+def format_bayes_summary(idata, parameters, membership, loo: dict | None = None) -> str:
+    """A short, readable summary of a Bayesian fit.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        From :func:`bayes_gmm.inference.fit_gmm`.
+    parameters : pandas.DataFrame
+        The parameter summary table (ArviZ ``summary``) to print.
+    membership : xarray.Dataset
+        From :func:`bayes_gmm.inference.membership_probabilities`.
+    loo : dict, optional
+        PSIS-LOO figures (``elpd_loo``, ``se_loo``, ``p_loo``, ``n_high_pareto_k``).
+    """
+    attrs, post = idata.attrs, idata.posterior
+    n_obs, n_features = idata.observed_data["obs"].shape
+    method = attrs["method"]
+    lines = [
+        f"Bayesian Gaussian mixture by {_METHOD_NAMES[method]} ({attrs['backend']}): {attrs['n_components']} "
+        f"components, covariance '{attrs['covariance_type']}', {n_obs} samples x {n_features} features",
+    ]
+    if method == "nuts":
+        lines.append(
+            f"  {post.sizes['chain']} chains x {post.sizes['draw']} draws in {attrs['sampling_time_s']:.1f} s; "
+            f"max R-hat {attrs.get('rhat_max', float('nan')):.3f}, min ESS bulk "
+            f"{attrs.get('ess_bulk_min', float('nan')):.0f} / tail {attrs.get('ess_tail_min', float('nan')):.0f}, "
+            f"{attrs.get('n_divergences', 0)} divergences"
+        )
+    else:
+        status = "converged" if attrs["advi_converged"] else "NOT converged (raise advi_max_iter)"
+        lines.append(
+            f"  {status} after {attrs['advi_iterations']} iterations in {attrs['sampling_time_s']:.1f} s; "
+            f"final ELBO {attrs['elbo_final']:.2f}; {post.sizes['draw']} draws from the approximation"
+        )
+    lines.append(
+        f"  draws relabelled to the EM labelling: {100 * attrs['relabelled_fraction']:.1f}%"
+        + (
+            f" (max R-hat before relabelling {attrs['rhat_max_before_relabelling']:.3f})"
+            if "rhat_max_before_relabelling" in attrs
+            else ""
+        )
+    )
+    if loo is not None:
+        lines.append(
+            f"  elpd_loo {loo['elpd_loo']:.2f} (SE {loo['se_loo']:.2f}), p_loo {loo['p_loo']:.2f}, "
+            f"{loo['n_high_pareto_k']} observation(s) with high Pareto k"
+        )
+    uncertain = int((membership["max_probability"] < 0.9).sum())
+    lines.append(f"  assignments: {uncertain} of {n_obs} points have no component with probability >= 0.9")
+    lines += ["", "  posterior summary (90% HDI):", _indent(parameters.to_string(float_format=_fmt))]
+    return "\n".join(lines)
+
+
+def format_em_comparison(table) -> str:
+    """The Bayesian-vs-EM table of :func:`bayes_gmm.inference.compare_with_em` as text."""
+    return "\n".join(
+        [
+            "  Bayesian posterior vs EM (difference = posterior mean - EM; in SD = difference / posterior SD):",
+            _indent(table.to_string(index=False, float_format=_fmt)),
+        ]
+    )
+
+
+def format_k_selection(selection) -> str:
+    """The table of :func:`bayes_gmm.inference.select_k` with the k each criterion picks."""
+    columns = [
+        "elpd_loo",
+        "se_loo",
+        "dse_loo",
+        "elpd_waic",
+        "se_waic",
+        "p_loo",
+        "n_high_pareto_k",
+        "loo_weight",
+    ]
+    columns += ["em_log_likelihood", "em_bic", "em_aic", "em_icl", "rhat_max"]
+    picks = ", ".join(f"{name.upper()} k={k}" for name, k in selection.picks.items())
+    return "\n".join(
+        [
+            "Choosing the number of components (elpd: higher is better; EM BIC/AIC/ICL: lower is better)",
+            _indent(selection.table[columns].to_string(float_format=_fmt)),
+            "",
+            f"  picks: {picks}",
+            f"  WAIC/LOO rule: {selection.rule}.",
+        ]
+    )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.1f}"
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())

@@ -1,13 +1,16 @@
 """The ``bayes-gmm`` command: a thin front end over the public API.
 
-bayes-gmm fit --demo                       # EM fit of the bundled Old Faithful data, printed summary
-bayes-gmm fit data.csv --columns a,b --components 3 --covariance tied --out results/
+bayes-gmm fit --demo --out results/            # Bayesian (NUTS) fit of the bundled Old Faithful data, plots
+bayes-gmm fit data.csv --columns a,b -k 3 --covariance tied --method advi --out results/
+bayes-gmm fit data.csv --method em             # maximum likelihood only, in a second
+bayes-gmm select-k --demo --components 1,2,3,4 --out k_choice/
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +18,24 @@ import pandas as pd
 
 from bayes_gmm import datasets
 from bayes_gmm._io import atomic_path, write_text_atomic
-from bayes_gmm._report import format_em_summary
-from bayes_gmm._validation import COVARIANCE_TYPES
+from bayes_gmm._report import (
+    format_bayes_summary,
+    format_em_comparison,
+    format_em_summary,
+    format_k_selection,
+)
+from bayes_gmm._validation import COVARIANCE_TYPES, check_data, check_n_components
 from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.exceptions import ConvergenceWarning
+from bayes_gmm.inference import (
+    METHODS,
+    NUTS_BACKENDS,
+    compare_with_em,
+    fit_gmm,
+    membership_probabilities,
+    select_k,
+)
+from bayes_gmm.inference._arviz import attach_group, loo, parameter_summary, to_netcdf
 
 
 class CLIError(Exception):
@@ -66,22 +84,185 @@ def _cmd_fit(args) -> int:
     table = _select_columns(_read_table(args), args.columns)
     if len(table) < args.components:
         raise CLIError(f"{len(table)} rows is too few for {args.components} components")
-    result = fit_em(
-        table, args.components, covariance_type=args.covariance, n_init=args.n_init, random_seed=args.seed
+    check_data(table, min_samples=check_n_components(args.components))  # fail before any progress output
+    out = Path(args.out) if args.out else None
+    say = _reporter(args.quiet)
+    say(f"EM fit ({args.n_init} restarts) ...")
+    em = fit_em(
+        table,
+        args.components,
+        covariance_type=args.covariance,
+        init=args.init,
+        n_init=args.n_init,
+        random_seed=args.seed,
     )
-    summary = format_em_summary(result, feature_names=table.columns)
+    if args.method == "em":
+        fit, summary = em, format_em_summary(em, feature_names=table.columns)
+        membership = membership_probabilities(em, table)
+    else:
+        say(f"{args.method} fit ...")
+        fit = fit_gmm(
+            table,
+            args.components,
+            covariance_type=args.covariance,
+            method=args.method,
+            backend=args.backend,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            em=em,
+            random_seed=args.seed,
+            progressbar=not args.quiet,
+        )
+        membership = membership_probabilities(fit)
+        comparison = compare_with_em(fit, em)
+        summary = "\n\n".join(
+            [
+                format_bayes_summary(
+                    fit, parameter_summary(fit, ["weights", "means"]), membership, loo=_loo_or_none(fit)
+                ),
+                format_em_comparison(comparison),
+            ]
+        )
     print(summary)
+    if out is not None:
+        written = [out / "summary.txt", out / "assignments.csv"]
+        write_text_atomic(out / "summary.txt", summary + "\n")
+        _write_csv(out / "assignments.csv", _assignments_table(table, membership))
+        if args.method != "em":
+            written += [out / "posterior.nc", out / "compare_em.csv"]
+            attach_group(fit, "membership", membership)
+            with atomic_path(out / "posterior.nc") as tmp:
+                to_netcdf(fit, tmp)
+            _write_csv(out / "compare_em.csv", comparison)
+        if not args.no_plots:
+            say("plots ...")
+            written += _write_fit_plots(out / "plots", fit, table, em)
+        print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_select_k(args) -> int:
+    table = _select_columns(_read_table(args), args.columns)
+    ks = _parse_components(args.components)
+    if ks and len(table) < max(ks):
+        raise CLIError(f"{len(table)} rows is too few for {max(ks)} components")
+    check_data(table)
+    say = _reporter(args.quiet)
+    selection = select_k(
+        table,
+        ks,
+        covariance_type=args.covariance,
+        em_n_init=args.n_init,
+        em_init=args.init,
+        method=args.method,
+        backend=args.backend,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progress=say,
+        progressbar=not args.quiet,
+    )
+    text = format_k_selection(selection)
+    print(text)
     if args.out:
         out = Path(args.out)
-        write_text_atomic(out / "summary.txt", summary + "\n")
-        proba = pd.DataFrame(
-            result.predict_proba(table), columns=[f"p_component_{k}" for k in range(result.n_components)]
-        )
-        proba.insert(0, "component", result.predict(table))
-        with atomic_path(out / "assignments.csv") as tmp:
-            pd.concat([table.reset_index(drop=True), proba], axis=1).to_csv(tmp, index=False)
-        print(f"\nwrote {out / 'summary.txt'} and {out / 'assignments.csv'}")
+        write_text_atomic(out / "selection.txt", text + "\n")
+        _write_csv(out / "selection.csv", selection.table.reset_index())
+        written = [out / "selection.txt", out / "selection.csv"]
+        if not args.no_plots:
+            from bayes_gmm import plots
+
+            plots.save_figure(plots.plot_k_selection(selection), out / "k_selection.png")
+            written.append(out / "k_selection.png")
+        print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _parse_components(text: str) -> list[int]:
+    try:
+        if "-" in text and "," not in text:
+            first, last = (int(v) for v in text.split("-"))
+            return list(range(first, last + 1))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"--components must be a list like 1,2,3 or a range like 1-5; got {text!r}") from None
+
+
+def _loo_or_none(idata):
+    return loo(idata) if "log_likelihood" in idata.groups() else None
+
+
+def _assignments_table(table: pd.DataFrame, membership) -> pd.DataFrame:
+    columns = {
+        "component": membership["most_probable"].values,
+        "max_probability": membership["max_probability"].values,
+        "entropy": membership["entropy"].values,
+    }
+    for j, k in enumerate(membership["component"].values):
+        columns[f"p_component_{k}"] = membership["probability"].values[:, j]
+    if "probability_lower" in membership:
+        level = round(100 * membership.attrs["interval_prob"])
+        for j, k in enumerate(membership["component"].values):
+            columns[f"p_component_{k}_lower{level}"] = membership["probability_lower"].values[:, j]
+            columns[f"p_component_{k}_upper{level}"] = membership["probability_upper"].values[:, j]
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
+
+
+def _write_fit_plots(directory: Path, fit, table: pd.DataFrame, em) -> list[Path]:
+    from bayes_gmm import plots
+    from bayes_gmm.inference._arviz import plot_trace
+
+    X = table.to_numpy(dtype=float)
+    bayesian = fit is not em
+    figures = {}
+    if X.shape[1] <= 2:
+        figures["density.png"] = plots.plot_density(fit, X).figure
+    if X.shape[1] >= 2:
+        figures["clusters.png"] = plots.plot_clusters(fit, X, em=em if bayesian else None).figure
+        figures["membership.png"] = plots.plot_membership_uncertainty(fit, X).figure
+    if X.shape[1] > 2:
+        figures["pairs.png"] = plots.plot_pairs(fit, X)
+    if bayesian:
+        figures["trace.png"] = plot_trace(fit, ["weights", "means"])
+    written = []
+    for name, figure in figures.items():
+        plots.save_figure(figure, directory / name)
+        written.append(directory / name)
+    return written
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _reporter(quiet: bool):
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("csv", nargs="?", help="CSV file with a header row")
+    parser.add_argument("--demo", action="store_true", help="use the bundled Old Faithful data")
+    parser.add_argument("--columns", help="comma-separated columns to use (default: all numeric columns)")
+    parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default="full", help="covariance type")
+    parser.add_argument("--backend", choices=("auto", *NUTS_BACKENDS), default="auto", help="NUTS back end")
+    parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
+    parser.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain (default 1000)")
+    parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
+    parser.add_argument("--n-init", type=int, default=10, help="EM restarts (default 10)")
+    parser.add_argument(
+        "--init", choices=("kmeans", "kmeans++", "random"), default="kmeans", help="EM initialisation"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", help="directory to write results into")
+    parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,27 +270,52 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bayes-gmm", description="Gaussian mixture models, the Bayesian way."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="fit a Gaussian mixture to a CSV file or the bundled demo data")
-    fit.add_argument("csv", nargs="?", help="CSV file with a header row")
-    fit.add_argument("--demo", action="store_true", help="use the bundled Old Faithful data")
-    fit.add_argument("--columns", help="comma-separated columns to use (default: all numeric columns)")
+    fit = sub.add_parser(
+        "fit",
+        help="fit a Gaussian mixture to a CSV file or the bundled demo data",
+        description="Fit a Gaussian mixture. With --out DIR writes summary.txt, assignments.csv (per-point "
+        "membership probabilities), and for Bayesian methods posterior.nc (ArviZ InferenceData, "
+        "az.from_netcdf) and compare_em.csv, plus PNG plots in DIR/plots.",
+    )
+    _add_data_options(fit)
     fit.add_argument("--components", "-k", type=int, default=2, help="number of components (default 2)")
-    fit.add_argument("--covariance", choices=COVARIANCE_TYPES, default="full", help="covariance type")
-    fit.add_argument("--method", choices=("em",), default="em", help="fitting method")
-    fit.add_argument("--n-init", type=int, default=10, help="EM restarts (default 10)")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    fit.add_argument("--out", help="directory to write results into")
+    fit.add_argument(
+        "--method", choices=(*METHODS, "em"), default="nuts", help="nuts (default), advi, fullrank_advi or em"
+    )
     fit.set_defaults(handler=_cmd_fit)
+    select = sub.add_parser(
+        "select-k",
+        help="compare numbers of components by WAIC, PSIS-LOO, BIC, AIC and ICL",
+        description="Fit each k and compare. With --out DIR writes selection.txt, selection.csv and "
+        "k_selection.png.",
+    )
+    _add_data_options(select)
+    select.add_argument(
+        "--components", "-k", default="1-5", help="k values: a range 1-5 (default) or a list 2,3,4"
+    )
+    select.add_argument("--method", choices=METHODS, default="nuts", help="Bayesian method (default nuts)")
+    select.set_defaults(handler=_cmd_select_k)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except (CLIError, ValueError, TypeError) as exc:
+        with warnings.catch_warnings():
+            # Warnings meant for users are shown as one line each; library-internal noise (deprecations,
+            # floating-point notices from diagnostics of fixed parameters) is not.
+            for category in (DeprecationWarning, FutureWarning, RuntimeWarning):
+                warnings.simplefilter("ignore", category)
+            warnings.simplefilter("always", ConvergenceWarning)
+            warnings.showwarning = _show_warning
+            return args.handler(args)
+    except (CLIError, ValueError, TypeError, ImportError) as exc:
         print(f"bayes-gmm: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"bayes-gmm: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

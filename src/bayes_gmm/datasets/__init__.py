@@ -6,11 +6,20 @@ from importlib import resources
 
 import pandas as pd
 
+from bayes_gmm.datasets._simulated import elongated_clusters
+
+__all__ = ["available", "elongated_clusters", "load", "load_faithful", "load_galaxies"]
+
 _BUNDLED = {
     "faithful": (
         "faithful.csv",
         "Old Faithful geyser: 272 eruptions, duration (eruptions, min) and waiting time to the next "
         "(waiting, min); R datasets::faithful (Härdle 1991).",
+    ),
+    "galaxies": (
+        "galaxies.csv",
+        "Velocities (1000 km/s, column velocity_1000kms) of 82 galaxies in the Corona Borealis region; R "
+        "MASS::galaxies / 1000 (Roeder 1990), the classic test of choosing the number of components.",
     ),
 }
 
@@ -37,3 +46,8 @@ def load(name: str) -> pd.DataFrame:
 def load_faithful() -> pd.DataFrame:
     """The Old Faithful data: columns ``eruptions`` and ``waiting`` (minutes), 272 rows."""
     return load("faithful")
+
+
+def load_galaxies() -> pd.DataFrame:
+    """Galaxy velocities: one column ``velocity_1000kms``, 82 rows (see :func:`available`)."""
+    return load("galaxies")

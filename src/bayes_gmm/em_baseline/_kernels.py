@@ -145,6 +145,17 @@ _serial_kernel = numba.njit(parallel=False, cache=True, fastmath=_FASTMATH)(_fus
 _NONE = np.empty(0)
 
 
+@numba.njit(cache=True)
+def _kernel_settings(data_shape, log_weights, log_det, max_chunks):
+    # (n_chunks, offsets = log w_k + log det P_k - D/2 log 2 pi, logs_every) for a kernel call.
+    n_features, n_samples = data_shape
+    n_chunks = max(1, min(-(-n_samples // _SAMPLES_PER_CHUNK), max_chunks))
+    offsets = log_weights + log_det - 0.5 * n_features * _LOG_2PI
+    # Each normaliser lies in [1, K]; a product of `logs_every` of them stays far from overflow.
+    logs_every = int(min(64, max(1, 600 // math.log(max(log_weights.shape[0], 2)))))
+    return n_chunks, offsets, logs_every
+
+
 def fused_estep_statistics(
     Xt,
     means,
@@ -166,24 +177,46 @@ def fused_estep_statistics(
     `pointwise` (n_samples,), if given, receives each sample's log-likelihood. `parallel=False` runs on
     the calling thread only.
     """
-    n_features, n_samples = Xt.shape
-    n_components = means.shape[0]
-    n_chunks = max(1, min(-(-n_samples // _SAMPLES_PER_CHUNK), 64 * numba.get_num_threads()))
+    n_chunks, offsets, logs_every = _kernel_settings(
+        Xt.shape, _writable(log_weights), _writable(log_det), 64 * numba.get_num_threads()
+    )
     kernel = _parallel_kernel if parallel and n_chunks > 1 else _serial_kernel
-    offsets = log_weights + log_det - 0.5 * n_features * _LOG_2PI
-    # Each normaliser lies in [1, K]; a product of `logs_every` of them stays far from overflow.
-    logs_every = int(min(64, max(1, 600 // math.log(max(n_components, 2)))))
     return kernel(
         _writable(Xt),
         _writable(means),
         _writable(prec_chol_full),
-        _writable(offsets),
+        offsets,
         full_scatter,
         n_chunks,
         _BLOCK,
         logs_every,
         _NONE if sample_weight is None else _writable(sample_weight),
         _NONE if pointwise is None else pointwise,
+    )
+
+
+@numba.njit(cache=True)
+def serial_fused_estep_statistics(
+    Xt, means, prec_chol_full, log_det, log_weights, full_scatter, sample_weight, pointwise
+):
+    """:func:`fused_estep_statistics` with ``parallel=False``, callable from numba-compiled code.
+
+    The arguments are those of :func:`fused_estep_statistics`, all positional and C-contiguous float64
+    arrays; an empty `sample_weight` or `pointwise` stands for None.
+    """
+    # Uncapped chunk count: it only orders the sums here, and numba.get_num_threads() is not cacheable.
+    n_chunks, offsets, logs_every = _kernel_settings(Xt.shape, log_weights, log_det, Xt.shape[1])
+    return _serial_kernel(
+        Xt,
+        means,
+        prec_chol_full,
+        offsets,
+        full_scatter,
+        n_chunks,
+        _BLOCK,
+        logs_every,
+        sample_weight,
+        pointwise,
     )
 
 

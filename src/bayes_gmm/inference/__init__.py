@@ -2,7 +2,15 @@
 
 from bayes_gmm.inference._advi import ElboPlateau
 from bayes_gmm.inference._backends import AUTO_PREFERENCE, NUTS_BACKENDS, available_backends
+from bayes_gmm.inference._compare import compare_with_em
 from bayes_gmm.inference._fit import METHODS, fit_gmm
+from bayes_gmm.inference._membership import (
+    co_clustering,
+    draw_responsibilities,
+    membership_probabilities,
+    posterior_log_density,
+    posterior_partition,
+)
 from bayes_gmm.inference._partition import (
     PartitionEstimate,
     argmax_partitions,
@@ -17,14 +25,20 @@ from bayes_gmm.inference._partition import (
     sample_partitions,
 )
 from bayes_gmm.inference._relabel import Relabelling, apply_relabelling, find_relabelling
+from bayes_gmm.inference._select import CRITERIA, ONE_SE_RULE, KSelection, select_k
+from bayes_gmm.inference._sparse import DEFAULT_CONCENTRATION, fit_sparse_gmm, n_clusters_distribution
 from bayes_gmm.inference._start import jittered_start_values, start_values
 from bayes_gmm.inference._waic import WAICResult, waic
 
 __all__ = [
     "AUTO_PREFERENCE",
+    "CRITERIA",
+    "DEFAULT_CONCENTRATION",
     "METHODS",
     "NUTS_BACKENDS",
+    "ONE_SE_RULE",
     "ElboPlateau",
+    "KSelection",
     "PartitionEstimate",
     "Relabelling",
     "WAICResult",
@@ -34,15 +48,24 @@ __all__ = [
     "binder_loss",
     "candidate_partitions",
     "canonicalize_partitions",
+    "co_clustering",
     "co_clustering_from_labels",
     "co_clustering_matrix",
+    "compare_with_em",
+    "draw_responsibilities",
     "expected_vi_lower_bound",
     "find_relabelling",
     "fit_gmm",
+    "fit_sparse_gmm",
     "jittered_start_values",
     "linkage_partitions",
+    "membership_probabilities",
+    "n_clusters_distribution",
     "point_partition",
+    "posterior_log_density",
+    "posterior_partition",
     "sample_partitions",
+    "select_k",
     "start_values",
     "waic",
 ]

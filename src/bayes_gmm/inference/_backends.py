@@ -10,10 +10,12 @@ from threadpoolctl import threadpool_limits
 
 #: Every NUTS back end bayes-gmm can drive; "pymc" is always installed.
 NUTS_BACKENDS = ("pymc", "numpyro", "nutpie")
-#: Order in which ``backend="auto"`` picks an installed back end, fastest first as measured by
-#: benchmarks/nuts_vs_naive.py: PyMC's sampler runs our fused likelihood Op with its hand-written gradient
-#: (36.6 s wall on the benchmark data, 2 cores), while numpyro and nutpie must use the plain PyTensor
-#: graph (numpyro 59.4 s, nutpie 107.2 s including its compile), so PyMC comes first.
+#: Order in which ``backend="auto"`` picks an installed back end, fastest first in wall time as measured by
+#: benchmarks/nuts_vs_naive.py (2 cores, both in one run, machine shared): PyMC's sampler and nutpie both run
+#: our fused likelihood Op with its hand-written gradient (nutpie compiled by numba). nutpie samples ~5x
+#: faster (10.0 s vs 61.5 s; 15.2 s vs 83.5 s) but compiles its model for 50-125 s on every fit (numba cannot
+#: cache its entry point), so its wall time is no better (61.9 s vs 64.1 s; 142 s vs 96 s); numpyro must use
+#: the plain PyTensor graph (59.4 s, an earlier run). PyMC comes first; pass backend="nutpie" for long runs.
 AUTO_PREFERENCE = ("pymc", "numpyro", "nutpie")
 _MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
 _EXTRA = {"numpyro": "numpyro", "nutpie": "nutpie"}

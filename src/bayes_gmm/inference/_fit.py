@@ -145,8 +145,9 @@ def fit_gmm(
         )
     if method == "nuts":
         backend = resolve_backend(backend)
-    # The fused likelihood Op runs in PyMC's own sampler and ADVI; JAX/numba back ends need the graph.
-    likelihood = "fused" if method != "nuts" or backend == "pymc" else "graph"
+    # The fused likelihood Op runs in Python (PyMC's sampler, ADVI) and in numba mode (nutpie); JAX needs
+    # the graph.
+    likelihood = "graph" if method == "nuts" and backend == "numpyro" else "fused"
     model = build_model(
         feature_source if hasattr(feature_source, "columns") else X,
         n_components,

@@ -113,9 +113,9 @@ def build_model(
         If given, the likelihood is evaluated on random minibatches of this many rows (``pm.Minibatch``) and
         scaled by ``total_size = n_samples``: for ADVI on large data. Such a model has no ``obs_id`` dim.
     likelihood : {"fused", "graph"}, default "fused"
-        How the likelihood is computed: "fused" is one compiled Op with a hand-written gradient (fast with
-        PyMC's own NUTS and ADVI); "graph" is plain PyTensor operations, which the JAX and numba back ends
-        (numpyro, nutpie) can translate. Both give the same values.
+        How the likelihood is computed: "fused" is one compiled Op with a hand-written gradient, run by PyMC's
+        own NUTS and ADVI and compiled by numba for nutpie; "graph" is plain PyTensor operations, which the
+        JAX back end (numpyro) needs. Both give the same values.
 
     Returns
     -------

@@ -12,13 +12,17 @@ scatter, with g the incoming output gradient):
 - d/dL_k  = tril(Sigma_k^-1 S_k L_k^-T) - R_k diag(1 / L_k,ii)       (L_k the Cholesky factor of Sigma_k)
 - d/dsd_kd = (S_k,dd / sd_kd^2 - R_k) / sd_kd                         (diagonal covariances)
 
-The symbolic graph stays the reference: the tests check values and gradients of this Op against it, and
-the JAX and numba back ends (numpyro, nutpie), which cannot run a Python Op, use the graph.
+Both Ops run the same numba functions from Python (``perform``: PyMC's own sampler, ADVI) and inside
+PyTensor's numba back end (registered with ``numba_funcify``: nutpie compiles the whole logp and gradient
+to one numba function). The symbolic graph stays the reference: the tests check values and gradients of
+this Op against it, and the JAX back end (numpyro) uses the graph.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -26,14 +30,16 @@ import pytensor.tensor as pt
 from pytensor.gradient import grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-from bayes_gmm.em_baseline._kernels import fused_estep_statistics
+from bayes_gmm.em_baseline import _kernels
+from bayes_gmm.em_baseline._kernels import serial_fused_estep_statistics
 
 _TINY = np.finfo(np.float64).tiny
 
 
 @numba.njit(cache=True)
-def _precision_factors_from_cholesky(chol, n_components):
+def _cholesky_precision(chol, n_components):
     # P = L^-T by forward substitution (a NumPy batched solve costs ~70 us per call on 3 2x2 matrices).
     n_factors, n, _ = chol.shape
     prec = np.zeros((n_components, n, n))
@@ -55,29 +61,115 @@ def _precision_factors_from_cholesky(chol, n_components):
     return prec, log_det
 
 
-def _precision_factors(scale: np.ndarray, structure: str, n_components: int):
-    """Upper precision Cholesky factors P (K, D, D), with Sigma^-1 = P P^T, and log det P (K,)."""
-    if structure == "cholesky":
-        return _precision_factors_from_cholesky(np.ascontiguousarray(scale), n_components)
-    prec = (1.0 / scale)[:, :, None] * np.eye(scale.shape[-1])
-    return prec, -np.log(scale).sum(axis=-1)
+@numba.njit(cache=True)
+def _diagonal_precision(sd):
+    n_components, n = sd.shape
+    prec = np.zeros((n_components, n, n))
+    log_det = np.zeros(n_components)
+    for k in range(n_components):
+        for i in range(n):
+            prec[k, i, i] = 1.0 / sd[k, i]
+            log_det[k] -= math.log(sd[k, i])
+    return prec, log_det
 
 
-def _statistics(x, weights, means, scale, structure, *, sample_weight=None, pointwise=None):
-    prec, log_det = _precision_factors(scale, structure, means.shape[0])
+@numba.njit(cache=True)
+def _statistics(x, weights, means, prec, log_det, full_scatter, sample_weight, pointwise):
     # Softmax weights are positive; the floor only guards an underflow to exactly 0 (log -> -708, not -inf).
     log_weights = np.log(np.maximum(weights, _TINY))
-    return fused_estep_statistics(
-        np.array(x.T, order="C"),
-        means,
+    return serial_fused_estep_statistics(
+        np.ascontiguousarray(x.T),
+        np.ascontiguousarray(means),
         prec,
         log_det,
         log_weights,
-        full_scatter=structure == "cholesky",
-        sample_weight=sample_weight,
-        pointwise=pointwise,
-        parallel=False,
-    ), prec
+        full_scatter,
+        sample_weight,
+        pointwise,
+    )
+
+
+@numba.njit(cache=True)
+def _pointwise(x, weights, means, prec, log_det):
+    pointwise = np.empty(x.shape[0])
+    _statistics(x, weights, means, prec, log_det, False, np.empty(0), pointwise)
+    return pointwise
+
+
+@numba.njit(cache=True)
+def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_grad):
+    n_samples = x.shape[0]
+    # The incoming gradient of a summed log-likelihood may arrive as one broadcastable value.
+    g = np.full(n_samples, output_grad[0]) if output_grad.shape[0] != n_samples else output_grad
+    _, nk, sx, sxx = _statistics(
+        x, weights, means, prec, log_det, full_scatter, np.ascontiguousarray(g), np.empty(0)
+    )
+    return nk, sx, sxx
+
+
+@numba.njit(cache=True)
+def cholesky_mixture_logp(x, weights, means, chol):
+    """Pointwise log-likelihood, covariances given by lower Cholesky factors (J, D, D), J = K or 1."""
+    prec, log_det = _cholesky_precision(chol, means.shape[0])
+    return _pointwise(x, weights, means, prec, log_det)
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp(x, weights, means, sd):
+    """Pointwise log-likelihood, covariances given by standard deviations (K, D)."""
+    prec, log_det = _diagonal_precision(sd)
+    return _pointwise(x, weights, means, prec, log_det)
+
+
+@numba.njit(cache=True)
+def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
+    """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and Cholesky factors."""
+    n_components, n = means.shape
+    prec, log_det = _cholesky_precision(chol, n_components)
+    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, True, output_grad)
+    grad_means = np.zeros((n_components, n))
+    grad_chol = np.zeros(chol.shape)  # a tied factor (J = 1) collects the terms of every component
+    precision = np.zeros((n, n))
+    product = np.zeros((n, n))
+    for k in range(n_components):
+        j = k if chol.shape[0] > 1 else 0
+        precision[:] = 0.0  # Sigma^-1 = P P^T
+        for a in range(n):
+            for b in range(n):
+                for m in range(n):
+                    precision[a, b] += prec[k, a, m] * prec[k, b, m]
+        product[:] = 0.0  # Sigma^-1 S_k
+        for a in range(n):
+            for b in range(n):
+                grad_means[k, a] += precision[a, b] * sx[k, b]
+                for m in range(n):
+                    product[a, b] += precision[a, m] * sxx[k, m, b]
+        for a in range(n):  # tril(Sigma^-1 S_k P) - R_k diag(1 / L_ii)
+            for b in range(a + 1):
+                for m in range(n):
+                    grad_chol[j, a, b] += product[a, m] * prec[k, m, b]
+            grad_chol[j, a, a] -= nk[k] / chol[j, a, a]
+    return nk / weights, grad_means, grad_chol
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
+    """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and standard deviations."""
+    prec, log_det = _diagonal_precision(sd)
+    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, False, output_grad)
+    variance = np.square(sd)
+    grad_sd = np.empty(sd.shape)
+    for k in range(sd.shape[0]):
+        for d in range(sd.shape[1]):
+            grad_sd[k, d] = (sxx[k, d, d] / variance[k, d] - nk[k]) / sd[k, d]
+    return nk / weights, sx / variance, grad_sd
+
+
+#: structure -> (pointwise log-likelihood, its gradient); the same functions run in ``perform`` and numba mode.
+_IMPLEMENTATIONS = {
+    "cholesky": (cholesky_mixture_logp, cholesky_mixture_logp_grad),
+    "diagonal": (diagonal_mixture_logp, diagonal_mixture_logp_grad),
+}
 
 
 class MixtureLogp(Op):
@@ -93,10 +185,7 @@ class MixtureLogp(Op):
         return Apply(self, inputs, [pt.vector(dtype="float64")])
 
     def perform(self, node, inputs, output_storage):
-        x, weights, means, scale = inputs
-        pointwise = np.empty(x.shape[0])
-        _statistics(x, weights, means, scale, self.structure, pointwise=pointwise)
-        output_storage[0][0] = pointwise
+        output_storage[0][0] = _IMPLEMENTATIONS[self.structure][0](*inputs)
 
     def infer_shape(self, fgraph, node, shapes):
         return [(shapes[0][0],)]
@@ -119,24 +208,26 @@ class MixtureLogpGrad(Op):
         return Apply(self, inputs, [inputs[1].type(), inputs[2].type(), inputs[3].type()])
 
     def perform(self, node, inputs, output_storage):
-        x, weights, means, scale, output_grad = inputs
-        g = np.ascontiguousarray(np.broadcast_to(output_grad, (x.shape[0],)))
-        (_, nk, sx, sxx), prec = _statistics(x, weights, means, scale, self.structure, sample_weight=g)
-        precision = prec @ np.swapaxes(prec, -1, -2)  # Sigma^-1
-        grad_weights = nk / weights
-        if self.structure == "cholesky":
-            grad_means = np.einsum("kij,kj->ki", precision, sx)
-            inv_diag = 1.0 / np.diagonal(scale, axis1=-2, axis2=-1)  # (J, D)
-            grad_scale = np.tril(precision @ sxx @ prec)  # P = L^-T
-            grad_scale -= nk[:, None, None] * (inv_diag[:, :, None] * np.eye(scale.shape[-1]))
-            if scale.shape[0] == 1 and nk.shape[0] > 1:  # tied: one factor shared by all components
-                grad_scale = grad_scale.sum(axis=0, keepdims=True)
-        else:
-            variance = np.square(scale)
-            grad_means = sx / variance
-            grad_scale = (np.diagonal(sxx, axis1=-2, axis2=-1) / variance - nk[:, None]) / scale
-        for storage, value in zip(output_storage, (grad_weights, grad_means, grad_scale), strict=True):
+        grads = _IMPLEMENTATIONS[self.structure][1](*inputs)
+        for storage, value in zip(output_storage, grads, strict=True):
             storage[0] = value
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[1], shapes[2], shapes[3]]
+
+
+# PyTensor caches the numba code it compiles for these Ops by their props and this number: hashing the
+# sources makes an edit of the kernels invalidate that cache (numba itself only checks the caller's file).
+_SOURCE_VERSION = int.from_bytes(
+    hashlib.sha256(Path(_kernels.__file__).read_bytes() + Path(__file__).read_bytes()).digest()[:4], "big"
+)
+
+
+@register_funcify_default_op_cache_key(MixtureLogp)
+def _numba_mixture_logp(op, node=None, **kwargs):
+    return _IMPLEMENTATIONS[op.structure][0], _SOURCE_VERSION
+
+
+@register_funcify_default_op_cache_key(MixtureLogpGrad)
+def _numba_mixture_logp_grad(op, node=None, **kwargs):
+    return _IMPLEMENTATIONS[op.structure][1], _SOURCE_VERSION

@@ -78,7 +78,7 @@ def make_mixture_logp(structure: str, center: np.ndarray, implementation: str = 
     ``center`` (the data mean) is subtracted from observations and means before the algebra, so that the
     standardised residuals do not lose digits when the data sit far from the origin. ``implementation``
     is "fused" (one compiled Op with a hand-written gradient, :mod:`bayes_gmm.models._fused`) or "graph"
-    (PyTensor operations, differentiated by PyTensor; needed by the JAX and numba back ends).
+    (PyTensor operations, differentiated by PyTensor; needed by the JAX back end).
     """
     center = np.asarray(center, dtype=np.float64)
     scale_ndim = 3 if structure == "cholesky" else 2

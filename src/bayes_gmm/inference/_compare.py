@@ -1,0 +1,75 @@
+"""Bayesian posterior summaries next to the EM estimates of the same parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayes_gmm.em_baseline import EMResult
+from bayes_gmm.inference._start import em_full_covariances
+
+
+def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
+    """Posterior mean and SD of every weight, mean and standard deviation beside the EM estimate.
+
+    The posterior must be in the EM fit's labelling, which :func:`fit_gmm` ensures when it is given this
+    `em` (or fits it itself from the same data and seed).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A fit from :func:`bayes_gmm.inference.fit_gmm`.
+    em : EMResult
+        The EM fit of the same data and number of components.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter (``parameter`` e.g. ``"means[1, waiting]"``), columns ``posterior_mean``,
+        ``posterior_sd``, ``em``, ``difference`` (posterior mean - EM) and ``difference_in_sd``
+        (difference / posterior SD: values beyond about 2 deserve a look).
+    """
+    posterior = idata.posterior
+    components = posterior["component"].to_numpy()
+    features = [str(f) for f in posterior["feature"].to_numpy()]
+    if em.n_components != len(components) or em.n_features != len(features):
+        raise ValueError(
+            f"em must have the fit's {len(components)} components and {len(features)} features; got "
+            f"{em.n_components} and {em.n_features}. Pass the EM fit used to start fit_gmm."
+        )
+    draws = {
+        "weights": posterior["weights"].transpose(..., "component").to_numpy(),
+        "means": posterior["means"].transpose(..., "component", "feature").to_numpy(),
+        "sd": np.sqrt(
+            np.diagonal(
+                posterior["covariances"].transpose(..., "component", "feature", "feature_cov").to_numpy(),
+                axis1=-2,
+                axis2=-1,
+            )
+        ),
+    }
+    point = {
+        "weights": np.asarray(em.weights),
+        "means": np.asarray(em.means),
+        "sd": np.sqrt(np.diagonal(em_full_covariances(em), axis1=-2, axis2=-1)),
+    }
+    rows = []
+    for name, values in draws.items():
+        flat = values.reshape(-1, *values.shape[2:])
+        for index in np.ndindex(*flat.shape[1:]):
+            label = ", ".join([str(components[index[0]]), *(features[i] for i in index[1:])])
+            samples = flat[(slice(None), *index)]
+            rows.append(
+                {
+                    "parameter": f"{name}[{label}]",
+                    "posterior_mean": samples.mean(),
+                    "posterior_sd": samples.std(ddof=1),
+                    "em": point[name][index],
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["difference"] = table["posterior_mean"] - table["em"]
+    # A parameter fixed by the model (the weight of a single component) has SD 0 and no difference.
+    sd = table["posterior_sd"].where(table["posterior_sd"] > 0, np.inf)
+    table["difference_in_sd"] = table["difference"] / sd
+    return table

@@ -1,0 +1,289 @@
+"""Who belongs where, and how sure we are: membership probabilities from a posterior or an EM fit.
+
+For a Bayesian fit the per-draw responsibilities ``P(z_i = k | x_i, theta_s)`` are computed for every
+posterior draw ``theta_s`` and summarised per observation and component: their mean (the posterior
+probability of membership), an equal-tailed credible interval, the most probable component and the entropy
+of the membership vector. Averaging over draws is only meaningful in one labelling, which is why
+:func:`bayes_gmm.inference.fit_gmm` relabels every draw to the EM labelling first; the co-clustering
+matrix (:func:`co_clustering`) needs no labelling at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy.special import logsumexp
+
+from bayes_gmm._gaussian import LOG_2PI
+from bayes_gmm._validation import check_data, check_positive_int
+from bayes_gmm.em_baseline import EMResult
+from bayes_gmm.inference._partition import (
+    PartitionEstimate,
+    candidate_partitions,
+    co_clustering_matrix,
+    point_partition,
+)
+from bayes_gmm.models import OBSERVED
+
+#: Bytes of work memory one chunk of draws may use when the responsibilities are computed.
+_CHUNK_BYTES = 64 * 2**20
+
+
+def draw_responsibilities(idata, X=None, *, max_draws: int | None = None) -> np.ndarray:
+    """Per-draw responsibilities ``P(z_i = k | x_i, theta_s)`` for every posterior draw.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A fit from :func:`bayes_gmm.inference.fit_gmm` (posterior variables ``weights``, ``means`` and
+        ``covariances``, already relabelled).
+    X : array-like of shape (n_samples, n_features), optional
+        Points to assign; by default the observed (training) data stored in `idata`. New points work the
+        same way: their responsibilities are computed from each draw's parameters.
+    max_draws : int, optional
+        Use at most this many draws, chosen evenly over the pooled chains (all by default).
+
+    Returns
+    -------
+    ndarray of shape (n_draws, n_samples, n_components)
+        Rows sum to one; draws are pooled over chains, chain-major.
+    """
+    X = _points(idata, X)
+    weights, means, covariances = _draws(idata, max_draws)
+    return np.concatenate(
+        [
+            _responsibilities(X, weights[c], means[c], covariances[c])
+            for c in _chunks(weights.shape[0], X.shape[0], means.shape[1], means.shape[2])
+        ]
+    )
+
+
+def _draws(idata, max_draws):
+    """Pooled (and evenly thinned to `max_draws`) posterior weights, means and covariances."""
+    posterior = idata.posterior
+    weights = pooled_draws(posterior["weights"], ("component",))
+    means = pooled_draws(posterior["means"], ("component", "feature"))
+    covariances = pooled_draws(posterior["covariances"], ("component", "feature", "feature_cov"))
+    if max_draws is not None:
+        max_draws = check_positive_int(max_draws, "max_draws")
+        if max_draws < weights.shape[0]:
+            keep = np.linspace(0, weights.shape[0] - 1, max_draws).round().astype(int)
+            weights, means, covariances = weights[keep], means[keep], covariances[keep]
+    return weights, means, covariances
+
+
+def _chunks(n_draws: int, n_samples: int, n_components: int, n_features: int) -> list[slice]:
+    """Slices of draws whose batched work arrays stay near _CHUNK_BYTES."""
+    step = max(1, _CHUNK_BYTES // max(1, n_samples * n_components * (n_features + 2) * 8))
+    return [slice(start, min(start + step, n_draws)) for start in range(0, n_draws, step)]
+
+
+def weighted_log_densities(X, weights, means, covariances) -> np.ndarray:
+    """``log w_sk + log N(x_i | mu_sk, Sigma_sk)`` for each draw s, point i and component k: (S, N, K).
+
+    Batched over draws and components: ``L = chol(Sigma)``, ``y = L^-1 (x - mu)``,
+    ``log N = -0.5 (D log 2 pi + |y|^2) - log det L``.
+    """
+    chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
+    diff = X[None, None, :, :] - means[:, :, None, :]  # (S, K, N, D)
+    y = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # (S, K, D, N)
+    maha = np.einsum("skdn,skdn->skn", y, y)
+    log_det = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)  # (S, K)
+    with np.errstate(divide="ignore"):  # a weight of exactly 0 gives log 0 = -inf, i.e. responsibility 0
+        log_joint = -0.5 * (X.shape[1] * LOG_2PI + maha) - log_det[..., None] + np.log(weights)[..., None]
+    return np.swapaxes(log_joint, 1, 2)
+
+
+def _responsibilities(X, weights, means, covariances) -> np.ndarray:
+    log_joint = weighted_log_densities(X, weights, means, covariances)
+    return np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True))
+
+
+def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.ndarray:
+    """Log predictive density of each point: ``log mean_s p(x_i | theta_s)`` (EM: ``log p(x_i | theta_hat)``).
+
+    Useful as an anomaly score (low values: points unlike the data the model was fitted to) and for
+    density estimation at new points.
+
+    Parameters
+    ----------
+    fit : arviz.InferenceData or EMResult
+    X : array-like of shape (n_samples, n_features), optional
+        Default: the training data stored in `fit` (required for an EM fit).
+    max_draws : int, optional
+        Use at most this many evenly thinned posterior draws (all by default).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+    """
+    if isinstance(fit, EMResult):
+        if X is None:
+            raise ValueError("X is required for an EM fit: pass the data, e.g. posterior_log_density(em, X).")
+        return fit.score_samples(check_data(X, n_features=fit.n_features, name="X"))
+    X = _points(fit, X)
+    weights, means, covariances = _draws(fit, max_draws)
+    per_draw = np.concatenate(
+        [
+            logsumexp(weighted_log_densities(X, weights[c], means[c], covariances[c]), axis=-1)
+            for c in _chunks(weights.shape[0], X.shape[0], means.shape[1], means.shape[2])
+        ]
+    )
+    return logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])
+
+
+def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_draws: int | None = None):
+    """Posterior (or EM) probability that each observation belongs to each component.
+
+    Parameters
+    ----------
+    fit : arviz.InferenceData or EMResult
+        A Bayesian fit from :func:`bayes_gmm.inference.fit_gmm`, or an EM fit from
+        :func:`bayes_gmm.em_baseline.fit_em` (then there are no intervals: EM gives one point estimate).
+    X : array-like of shape (n_samples, n_features), optional
+        Points to assign; default the training data stored in `fit` (an EM fit stores none, so pass `X`).
+    interval_prob : float, default 0.9
+        Probability mass of the equal-tailed credible interval of each membership probability.
+    max_draws : int, optional
+        Use at most this many posterior draws (evenly thinned); all by default.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``obs_id`` and ``component`` (the coordinates of the fit), with
+
+        - ``probability`` (obs_id, component): posterior mean of ``P(z_i = k | x_i, theta)`` (EM: the
+          responsibility at the maximum-likelihood estimate); rows sum to one.
+        - ``probability_lower``, ``probability_upper`` (obs_id, component): the credible interval
+          (Bayesian fits only).
+        - ``most_probable`` (obs_id): the component with the highest ``probability``.
+        - ``max_probability`` (obs_id): that highest probability.
+        - ``entropy`` (obs_id): ``-sum_k p_k log p_k`` of the membership probabilities, in nats; 0 for a
+          certain assignment, ``log K`` at most.
+
+        ``attrs`` say the source ("posterior" or "em"), the interval probability and the number of draws.
+    """
+    if not 0.0 < interval_prob < 1.0:
+        raise ValueError(f"interval_prob must be in (0, 1); got {interval_prob!r}. Use e.g. 0.9.")
+    if isinstance(fit, EMResult):
+        if X is None:
+            raise ValueError(
+                "X is required for an EM fit: an EMResult does not store its training data. "
+                "Pass the data, e.g. membership_probabilities(em, X)."
+            )
+        X = check_data(X, n_features=fit.n_features, name="X")
+        probability = fit.predict_proba(X)
+        dataset = _summary(probability, np.arange(fit.n_components), np.arange(X.shape[0]))
+        dataset.attrs.update(source="em", n_draws=0)
+        return dataset
+    resp = draw_responsibilities(fit, X, max_draws=max_draws)
+    components = fit.posterior["component"].to_numpy()
+    obs_ids = fit.observed_data["obs_id"].to_numpy() if X is None else np.arange(resp.shape[1])
+    dataset = _summary(resp.mean(axis=0), components, obs_ids)
+    tail = (1.0 - interval_prob) / 2.0
+    lower, upper = np.quantile(resp, [tail, 1.0 - tail], axis=0)
+    dims = ("obs_id", "component")
+    dataset["probability_lower"] = (dims, lower)
+    dataset["probability_upper"] = (dims, upper)
+    dataset.attrs.update(source="posterior", interval_prob=interval_prob, n_draws=resp.shape[0])
+    return dataset
+
+
+def _summary(probability: np.ndarray, components, obs_ids) -> xr.Dataset:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(probability > 0.0, probability * np.log(probability), 0.0)
+    coords = {"obs_id": obs_ids, "component": components}
+    return xr.Dataset(
+        {
+            "probability": (("obs_id", "component"), probability),
+            "most_probable": ("obs_id", np.asarray(components)[probability.argmax(axis=1)]),
+            "max_probability": ("obs_id", probability.max(axis=1)),
+            "entropy": ("obs_id", np.maximum(-terms.sum(axis=1), 0.0)),
+        },
+        coords=coords,
+    )
+
+
+def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
+    """Posterior probability that observations i and j belong to the same component.
+
+    Label-invariant: it does not depend on how the draws are labelled, so it is immune to label
+    switching. For an EM fit it is ``sum_k r_ik r_jk`` from the responsibilities.
+
+    Parameters
+    ----------
+    fit : arviz.InferenceData or EMResult
+    X : array-like of shape (n_samples, n_features), optional
+        Default: the training data stored in `fit` (required for an EM fit).
+    max_draws : int or None, default 1000
+        Evenly thinned posterior draws to use (the matrix costs n_draws x n_samples^2); None for all.
+
+    Returns
+    -------
+    xarray.DataArray of shape (n_samples, n_samples)
+        Dims ``obs_id`` and ``obs_id_2``; symmetric with unit diagonal.
+    """
+    if isinstance(fit, EMResult):
+        if X is None:
+            raise ValueError("X is required for an EM fit: pass the data, e.g. co_clustering(em, X).")
+        resp = fit.predict_proba(check_data(X, n_features=fit.n_features, name="X"))[None]
+    else:
+        resp = draw_responsibilities(fit, X, max_draws=max_draws)
+    obs_ids = np.arange(resp.shape[1])
+    return xr.DataArray(
+        co_clustering_matrix(resp),
+        dims=("obs_id", "obs_id_2"),
+        coords={"obs_id": obs_ids, "obs_id_2": obs_ids},
+    )
+
+
+def _points(idata, X) -> np.ndarray:
+    n_features = idata.posterior.sizes["feature"]
+    if X is None:
+        if "observed_data" not in idata or OBSERVED not in idata.observed_data:
+            raise ValueError(
+                "idata has no observed_data to assign; pass the points as X, e.g. "
+                "membership_probabilities(idata, X)."
+            )
+        return np.asarray(idata.observed_data[OBSERVED].to_numpy(), dtype=float)
+    return check_data(X, n_features=n_features, name="X")
+
+
+def pooled_draws(variable: xr.DataArray, dims: tuple[str, ...]) -> np.ndarray:
+    """A posterior variable as an array (chain x draw pooled, chain-major) followed by `dims`."""
+    return variable.stack(sample=("chain", "draw")).transpose("sample", *dims).to_numpy()
+
+
+def posterior_partition(
+    idata, X=None, *, loss: str = "vi", max_draws: int | None = 1000, random_seed=None
+) -> PartitionEstimate:
+    """One clustering that summarises the posterior: the candidate of least expected loss.
+
+    Candidates are each used draw's sampled and most probable assignments plus cuts of a hierarchical
+    clustering of the co-clustering matrix (:func:`candidate_partitions`); the expected loss is computed
+    from the co-clustering matrix, so the result does not depend on how components are labelled.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A fit from :func:`bayes_gmm.inference.fit_gmm`.
+    X : array-like, optional
+        Points to partition; default the training data.
+    loss : {"vi", "binder"}, default "vi"
+        Variation-of-information lower bound (favours fewer spurious small clusters) or Binder's loss.
+    max_draws : int or None, default 1000
+        Evenly thinned posterior draws to use; None for all.
+    random_seed : int, optional
+        Seeds the sampled candidate partitions.
+
+    Returns
+    -------
+    PartitionEstimate
+        ``labels`` (0 for the largest cluster), ``n_clusters``, ``loss`` and the candidates' losses.
+    """
+    resp = draw_responsibilities(idata, X, max_draws=max_draws)
+    similarity = co_clustering_matrix(resp)
+    candidates = candidate_partitions(
+        resp, similarity=similarity, max_clusters=resp.shape[2] + 1, random_seed=random_seed
+    )
+    return point_partition(similarity, candidates, loss=loss)

@@ -1,0 +1,197 @@
+"""Choosing the number of components: WAIC and PSIS-LOO of Bayesian fits next to EM's BIC, AIC and ICL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bayes_gmm._validation import check_covariance_type, check_data, check_n_components, check_positive_int
+from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.inference._arviz import compare, loo
+from bayes_gmm.inference._fit import fit_gmm
+from bayes_gmm.inference._waic import waic
+from bayes_gmm.models import OBSERVED
+
+#: How the predictive criteria pick k (DESIGN.md: LOO and WAIC plateau once k reaches the true value).
+ONE_SE_RULE = (
+    "smallest k whose elpd is within one standard error of the difference (dse) of the best k's elpd"
+)
+CRITERIA = ("waic", "loo", "bic", "aic", "icl")
+
+
+@dataclass(frozen=True, eq=False)
+class KSelection:
+    """Fits for several numbers of components and the criteria that compare them.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per k (index ``n_components``), columns ``elpd_waic``, ``se_waic``, ``p_waic``,
+        ``dse_waic`` (SE of the elpd difference to the best k), ``elpd_loo``, ``se_loo``, ``p_loo``,
+        ``dse_loo``, ``n_high_pareto_k`` (observations whose PSIS Pareto k exceeds ArviZ's threshold),
+        ``loo_rank`` and ``loo_weight`` (ArviZ ``compare``: rank and stacking weight), ``em_log_likelihood``,
+        ``em_bic``, ``em_aic``, ``em_icl`` (scikit-learn sign: lower is better), and ``rhat_max``.
+    picks : dict of str to int
+        The k each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE`; ``"bic"``, ``"aic"``,
+        ``"icl"`` by their minimum.
+    comparison : pandas.DataFrame
+        ArviZ's ``compare`` table (PSIS-LOO), rows named ``"k=<k>"``.
+    fits : dict of int to arviz.InferenceData
+        The Bayesian fit for each k.
+    em_fits : dict of int to EMResult
+        The EM fit for each k (also the start and relabelling reference of the Bayesian fit).
+    rule : str
+        The rule behind the WAIC and LOO picks.
+    """
+
+    table: pd.DataFrame
+    picks: dict
+    comparison: pd.DataFrame
+    fits: dict = field(repr=False)
+    em_fits: dict = field(repr=False)
+    rule: str = ONE_SE_RULE
+
+
+def select_k(
+    X,
+    n_components: int | Iterable[int] = 5,
+    *,
+    covariance_type: str = "full",
+    em_n_init: int = 10,
+    em_init: str = "kmeans",
+    random_seed=None,
+    progress: Callable[[str], None] | None = None,
+    **fit_options,
+) -> KSelection:
+    """Fit k = 1..K components (or a given list) and compare them by WAIC, PSIS-LOO, BIC, AIC and ICL.
+
+    Every k gets an EM fit (``em_n_init`` restarts) and a Bayesian fit by :func:`fit_gmm` started from it.
+    WAIC and LOO usually plateau once k reaches the number of clusters the data support (extra components
+    get tiny weights or duplicate others), so they pick the smallest k within one standard error of the
+    best rather than the maximum; the information criteria pick their minimum.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_components : int or iterable of int, default 5
+        An int K means k = 1, ..., K; otherwise the k values to fit (distinct, each >= 1).
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    em_n_init : int, default 10
+        EM restarts per k.
+    em_init : {"kmeans", "kmeans++", "random"}, default "kmeans"
+        EM initialisation (see :func:`bayes_gmm.em_baseline.fit_em`); data with many local maxima (e.g.
+        galaxies) need "random" with many restarts.
+    random_seed : int, optional
+        Seeds every fit (each k gets its own stream); the same seed gives the same table.
+    progress : callable, optional
+        Called with a one-line message before each fit (e.g. ``print``).
+    **fit_options
+        Passed to :func:`fit_gmm` (``method``, ``draws``, ``tune``, ``chains``, ``backend``, ...). The
+        pointwise log-likelihood is always kept, since WAIC and LOO need it.
+
+    Returns
+    -------
+    KSelection
+    """
+    X = check_data(X)
+    covariance_type = check_covariance_type(covariance_type)
+    ks = _k_values(n_components, X.shape[0])
+    em_n_init = check_positive_int(em_n_init, "em_n_init")
+    if "log_likelihood" in fit_options or "em" in fit_options:
+        raise ValueError(
+            "select_k sets log_likelihood and em itself (WAIC/LOO need the former; the latter is fitted per "
+            "k); remove them from the options."
+        )
+    seeds = np.random.SeedSequence(random_seed).spawn(len(ks))
+    fits, em_fits, rows = {}, {}, []
+    pointwise = {"waic": {}, "loo": {}}
+    for k, seed in zip(ks, seeds, strict=True):
+        em_seed, fit_seed = (int(s) for s in seed.generate_state(2))
+        if progress is not None:
+            progress(f"fitting k={k} ({covariance_type})")
+        em = fit_em(
+            X, k, covariance_type=covariance_type, init=em_init, n_init=em_n_init, random_seed=em_seed
+        )
+        idata = fit_gmm(
+            X,
+            k,
+            covariance_type=covariance_type,
+            em=em,
+            log_likelihood=True,
+            random_seed=fit_seed,
+            **fit_options,
+        )
+        waic_result, loo_result = waic(_log_lik(idata)), loo(idata)
+        pointwise["waic"][k], pointwise["loo"][k] = waic_result.pointwise, loo_result["pointwise"]
+        fits[k], em_fits[k] = idata, em
+        rows.append(
+            {
+                "n_components": k,
+                "elpd_waic": waic_result.elpd,
+                "se_waic": waic_result.se,
+                "p_waic": waic_result.p_waic,
+                "elpd_loo": loo_result["elpd_loo"],
+                "se_loo": loo_result["se_loo"],
+                "p_loo": loo_result["p_loo"],
+                "n_high_pareto_k": loo_result["n_high_pareto_k"],
+                "em_log_likelihood": em.log_likelihood,
+                "em_bic": em.bic(),
+                "em_aic": em.aic(),
+                "em_icl": em.icl(X),
+                "rhat_max": float(idata.attrs.get("rhat_max", np.nan)),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("n_components")
+    for criterion in ("waic", "loo"):
+        best = int(table[f"elpd_{criterion}"].idxmax())
+        table[f"dse_{criterion}"] = [
+            _difference_se(pointwise[criterion][k], pointwise[criterion][best]) for k in ks
+        ]
+    comparison = compare({f"k={k}": fits[k] for k in ks}, ic="loo")
+    table["loo_rank"] = [int(comparison.loc[f"k={k}", "rank"]) for k in ks]
+    table["loo_weight"] = [float(comparison.loc[f"k={k}", "weight"]) for k in ks]
+    picks = {criterion: _pick_within_one_se(table, criterion) for criterion in ("waic", "loo")}
+    picks.update({criterion: int(table[f"em_{criterion}"].idxmin()) for criterion in ("bic", "aic", "icl")})
+    return KSelection(table=table, picks=picks, comparison=comparison, fits=fits, em_fits=em_fits)
+
+
+def _k_values(n_components, n_samples: int) -> list[int]:
+    if isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool):
+        ks = list(range(1, check_n_components(n_components) + 1))
+    else:
+        try:
+            ks = [check_n_components(k) for k in n_components]
+        except TypeError:
+            raise TypeError(
+                f"n_components must be an int K (fits k = 1..K) or an iterable of ints; got "
+                f"{n_components!r}. Use e.g. n_components=5 or n_components=[2, 3, 4]."
+            ) from None
+    if not ks or len(set(ks)) != len(ks):
+        raise ValueError(
+            f"n_components must give at least one k and no k twice; got {n_components!r}. "
+            f"Use e.g. n_components=[1, 2, 3]."
+        )
+    if max(ks) > n_samples:
+        raise ValueError(
+            f"n_components asks for k={max(ks)} but X has only {n_samples} samples; use k <= {n_samples}."
+        )
+    return sorted(ks)
+
+
+def _log_lik(idata) -> np.ndarray:
+    return idata.log_likelihood[OBSERVED].transpose("chain", "draw", "obs_id").to_numpy()
+
+
+def _difference_se(pointwise: np.ndarray, best_pointwise: np.ndarray) -> float:
+    """SE of the elpd difference between two models from their pointwise elpd (as ArviZ's ``dse``)."""
+    diff = pointwise - best_pointwise
+    return float(np.sqrt(diff.size * np.var(diff)))
+
+
+def _pick_within_one_se(table: pd.DataFrame, criterion: str) -> int:
+    elpd, dse = table[f"elpd_{criterion}"], table[f"dse_{criterion}"]
+    within = table.index[elpd >= elpd.max() - dse]
+    return int(within.min())

@@ -1,0 +1,87 @@
+"""Choosing k: WAIC, LOO and BIC pick the true k on clear data; the table agrees with ArviZ."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pytest
+
+from bayes_gmm.inference import CRITERIA, select_k
+
+TRUE_K = 3
+
+
+@pytest.fixture(scope="module")
+def selection():
+    rng = np.random.default_rng(11)
+    centres = np.array([[0.0, 0.0], [7.0, 0.0], [3.5, 6.0]])
+    X = np.concatenate([rng.normal(c, 1.0, size=(50, 2)) for c in centres])
+    messages = []
+    result = select_k(
+        X,
+        [2, 3, 4],
+        covariance_type="full",
+        draws=250,
+        tune=250,
+        chains=2,
+        random_seed=2,
+        progress=messages.append,
+    )
+    return X, result, messages
+
+
+def test_waic_loo_and_bic_pick_the_true_k(selection):
+    _, result, _ = selection
+    assert set(result.picks) == set(CRITERIA)
+    assert result.picks["waic"] == TRUE_K
+    assert result.picks["loo"] == TRUE_K
+    assert result.picks["bic"] == TRUE_K
+    assert result.picks["icl"] == TRUE_K
+
+
+def test_table_agrees_with_arviz(selection):
+    _, result, _ = selection
+    table = result.table
+    assert list(table.index) == [2, 3, 4]
+    for k, idata in result.fits.items():
+        loo = az.loo(idata)
+        waic = az.waic(idata)
+        np.testing.assert_allclose(table.loc[k, "elpd_loo"], loo["elpd_loo"], rtol=1e-10)
+        np.testing.assert_allclose(table.loc[k, "se_loo"], loo["se"], rtol=1e-10)
+        np.testing.assert_allclose(table.loc[k, "elpd_waic"], waic["elpd_waic"], rtol=1e-10)
+        np.testing.assert_allclose(table.loc[k, "p_waic"], waic["p_waic"], rtol=1e-10)
+        # Our SE of the difference to the best k is ArviZ compare's dse.
+        np.testing.assert_allclose(table.loc[k, "dse_loo"], result.comparison.loc[f"k={k}", "dse"], atol=1e-8)
+        assert table.loc[k, "loo_rank"] == result.comparison.loc[f"k={k}", "rank"]
+    np.testing.assert_allclose(table["loo_weight"].sum(), 1.0, atol=1e-8)
+
+
+def test_em_columns_come_from_the_em_fits(selection):
+    X, result, messages = selection
+    table = result.table
+    for k, em in result.em_fits.items():
+        assert em.n_components == k
+        assert table.loc[k, "em_bic"] == pytest.approx(
+            -2 * em.log_likelihood + em.n_parameters * np.log(len(X))
+        )
+        assert table.loc[k, "em_aic"] == pytest.approx(-2 * em.log_likelihood + 2 * em.n_parameters)
+        assert table.loc[k, "em_icl"] >= table.loc[k, "em_bic"]  # ICL adds a non-negative entropy term
+    # Maximum likelihood never decreases with more components.
+    assert np.all(np.diff(table["em_log_likelihood"].to_numpy()) > -1e-6)
+    assert messages == ["fitting k=2 (full)", "fitting k=3 (full)", "fitting k=4 (full)"]
+
+
+@pytest.mark.parametrize(
+    ("n_components", "options", "error", "match"),
+    [
+        ([2, 2], {}, ValueError, "no k twice"),
+        ("three", {}, TypeError, "n_components must be an int K"),
+        ([0, 1], {}, ValueError, "n_components"),
+        ([2, 500], {}, ValueError, "only 150 samples"),
+        (3, {"log_likelihood": False}, ValueError, "select_k sets log_likelihood"),
+    ],
+)
+def test_select_k_bad_input(selection, n_components, options, error, match):
+    X, _, _ = selection
+    with pytest.raises(error, match=match):
+        select_k(X, n_components, **options)
