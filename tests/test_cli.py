@@ -351,3 +351,10 @@ def test_bayesian_error_paths(tmp_path, capsys, argv, message):
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert len(lines) == 1 and re.search(message, lines[0]), lines
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("3", [1, 2, 3]), ("2-4", [2, 3, 4]), ("2,5", [2, 5]), (" 1 ", [1])]
+)
+def test_components_option_forms(text, expected):
+    assert cli._parse_components(text) == expected

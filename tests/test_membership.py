@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from scipy import stats
@@ -12,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.inference import (
     co_clustering,
+    compare_with_em,
     draw_responsibilities,
     fit_gmm,
     membership_probabilities,
@@ -198,3 +201,69 @@ def test_posterior_log_density_is_the_mean_mixture_density(two_clusters):
     )
     em = fit_em(X, 2, covariance_type="spherical", random_seed=0)
     np.testing.assert_allclose(posterior_log_density(em, points), em.score_samples(points))
+
+
+@pytest.mark.parametrize("n_features", [1, 3])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_responsibilities_of_a_synthetic_posterior_match_scipy(covariance_type, n_features):
+    """Posterior draws of every covariance structure (built by hand, no sampling) against SciPy."""
+    rng = np.random.default_rng(7)
+    chains, draws, k = 2, 3, 3
+    weights = rng.dirichlet(np.ones(k), size=(chains, draws))
+    means = rng.normal(0.0, 2.0, size=(chains, draws, k, n_features))
+    a = rng.normal(size=(chains, draws, k, n_features, n_features))
+    covariances = {
+        "full": a @ np.swapaxes(a, -1, -2) + 0.5 * np.eye(n_features),
+        "tied": np.broadcast_to((a @ np.swapaxes(a, -1, -2))[:, :, :1], a.shape) + 0.5 * np.eye(n_features),
+        "diag": rng.uniform(0.5, 2.0, size=(chains, draws, k, n_features))[..., None] * np.eye(n_features),
+        "spherical": rng.uniform(0.5, 2.0, size=(chains, draws, k, 1, 1)) * np.eye(n_features),
+    }[covariance_type]
+    idata = az.from_dict(
+        posterior={"weights": weights, "means": means, "covariances": covariances},
+        coords={"component": np.arange(k), "feature": [f"x{d}" for d in range(n_features)]},
+        dims={
+            "weights": ["component"],
+            "means": ["component", "feature"],
+            "covariances": ["component", "feature", "feature_cov"],
+        },
+    )
+    X = rng.normal(0.0, 2.0, size=(20, n_features))
+    resp = draw_responsibilities(idata, X)
+    for c in range(chains):
+        for d in range(draws):
+            expected = _scipy_responsibilities(X, weights[c, d], means[c, d], covariances[c, d])
+            np.testing.assert_allclose(resp[c * draws + d], expected, atol=1e-12)
+    np.testing.assert_allclose(membership_probabilities(idata, X)["probability"].values, resp.mean(axis=0))
+
+
+def test_dataframe_points_are_matched_by_column_name(two_clusters):
+    X, _, idata = two_clusters
+    named = idata.copy()
+    named.posterior = named.posterior.assign_coords(feature=["a", "b"], feature_cov=["a", "b"])
+    frame = pd.DataFrame(X[:10], columns=["a", "b"])
+    in_order = membership_probabilities(named, frame)["probability"].values
+    swapped = membership_probabilities(named, frame[["b", "a"]])["probability"].values
+    np.testing.assert_allclose(swapped, in_order)
+    with pytest.raises(ValueError, match=r"missing \['b'\]"):
+        membership_probabilities(named, frame.rename(columns={"b": "c"}))
+
+
+def test_compare_with_em_reports_posterior_moments_and_em_estimates(two_clusters):
+    X, _, idata = two_clusters
+    em = fit_em(X, 2, covariance_type="spherical", random_seed=0)
+    table = compare_with_em(idata, em).set_index("parameter")
+    means = idata.posterior["means"]
+    for k in range(2):
+        for f, name in enumerate(idata.posterior["feature"].values):
+            row = table.loc[f"means[{k}, {name}]"]
+            assert row["posterior_mean"] == pytest.approx(
+                float(means.sel(component=k).isel(feature=f).mean())
+            )
+            assert row["posterior_sd"] == pytest.approx(
+                float(means.sel(component=k).isel(feature=f).std(ddof=1)), rel=1e-3
+            )
+            assert row["em"] == pytest.approx(em.means[k, f])
+        sd_row = table.loc[f"sd[{k}, {idata.posterior['feature'].values[0]}]"]
+        assert sd_row["em"] == pytest.approx(np.sqrt(em.covariances[k]))
+    # Same labelling: every EM estimate lies well inside its posterior.
+    assert table["difference_in_sd"].abs().max() < 3

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pytest
 
+from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import fit_sparse_gmm, n_clusters_distribution
 from bayes_gmm.inference._sparse import _occupied_components
 
@@ -60,7 +63,10 @@ def test_sparse_mixture_empties_the_extra_components():
     rng = np.random.default_rng(4)
     centres = np.array([[0.0, 0.0], [6.0, 0.0], [3.0, 5.5]])
     X = np.concatenate([rng.normal(c, 0.8, size=(60, 2)) for c in centres])
-    idata = fit_sparse_gmm(X, 6, covariance_type="diag", draws=400, tune=600, chains=2, random_seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # no divergences, chains agree on n_clusters
+        idata = fit_sparse_gmm(X, 6, covariance_type="diag", draws=400, tune=600, chains=2, random_seed=3)
+    assert np.isfinite(idata.attrs["n_clusters_rhat"])
     pmf = n_clusters_distribution(idata)
     assert pmf.idxmax() == 3
     assert pmf[3] > 0.6

@@ -77,8 +77,12 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
         f"components, covariance '{attrs['covariance_type']}', {n_obs} samples x {n_features} features",
     ]
     if method == "nuts":
+        compile_note = (
+            f" (of which compiling {attrs['compile_time_s']:.1f} s)" if "compile_time_s" in attrs else ""
+        )
         lines.append(
-            f"  {post.sizes['chain']} chains x {post.sizes['draw']} draws in {attrs['sampling_time_s']:.1f} s; "
+            f"  {post.sizes['chain']} chains x {post.sizes['draw']} draws in {attrs['sampling_time_s']:.1f} s"
+            f"{compile_note}; "
             f"max R-hat {attrs.get('rhat_max', float('nan')):.3f}, min ESS bulk "
             f"{attrs.get('ess_bulk_min', float('nan')):.0f} / tail {attrs.get('ess_tail_min', float('nan')):.0f}, "
             f"{attrs.get('n_divergences', 0)} divergences"
@@ -130,7 +134,7 @@ def format_k_selection(selection) -> str:
         "n_high_pareto_k",
         "loo_weight",
     ]
-    columns += ["em_log_likelihood", "em_bic", "em_aic", "em_icl", "rhat_max"]
+    columns += ["em_log_likelihood", "em_bic", "em_aic", "em_icl", "rhat_max", "converged"]
     picks = ", ".join(f"{name.upper()} k={k}" for name, k in selection.picks.items())
     return "\n".join(
         [

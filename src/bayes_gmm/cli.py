@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# PyTensor warns on import when it finds no BLAS to link; the compiled likelihood does not use it, and a
+# command-line user can do nothing about it, so the command does not repeat it on every run.
+warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
+
 from bayes_gmm import datasets
 from bayes_gmm._io import atomic_path, write_text_atomic
 from bayes_gmm._report import (
@@ -137,7 +141,7 @@ def _cmd_fit(args) -> int:
             _write_csv(out / "compare_em.csv", comparison)
         if not args.no_plots:
             say("plots ...")
-            written += _write_fit_plots(out / "plots", fit, table, em)
+            written += _write_fit_plots(out / "plots", fit, table, em, args.seed)
         print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -182,6 +186,8 @@ def _cmd_select_k(args) -> int:
 
 def _parse_components(text: str) -> list[int]:
     try:
+        if text.strip().isdigit():  # "5" means k = 1..5, as select_k(X, 5)
+            return list(range(1, int(text) + 1))
         if "-" in text and "," not in text:
             first, last = (int(v) for v in text.split("-"))
             return list(range(first, last + 1))
@@ -210,7 +216,7 @@ def _assignments_table(table: pd.DataFrame, membership) -> pd.DataFrame:
     return pd.concat([table.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
 
 
-def _write_fit_plots(directory: Path, fit, table: pd.DataFrame, em) -> list[Path]:
+def _write_fit_plots(directory: Path, fit, table: pd.DataFrame, em, seed: int) -> list[Path]:
     from bayes_gmm import plots
     from bayes_gmm.inference._arviz import plot_trace
 
@@ -220,10 +226,13 @@ def _write_fit_plots(directory: Path, fit, table: pd.DataFrame, em) -> list[Path
     if X.shape[1] <= 2:
         figures["density.png"] = plots.plot_density(fit, X).figure
     if X.shape[1] >= 2:
-        figures["clusters.png"] = plots.plot_clusters(fit, X, em=em if bayesian else None).figure
+        figures["clusters.png"] = plots.plot_clusters(
+            fit, X, em=em if bayesian else None, random_seed=seed
+        ).figure
         figures["membership.png"] = plots.plot_membership_uncertainty(fit, X).figure
     if X.shape[1] > 2:
-        figures["pairs.png"] = plots.plot_pairs(fit, X)
+        # A pair plot stays readable up to 6 features; beyond that the first 6 are shown.
+        figures["pairs.png"] = plots.plot_pairs(fit, X, features=list(range(min(X.shape[1], 6))))
     if bayesian:
         figures["trace.png"] = plot_trace(fit, ["weights", "means"])
     written = []
@@ -291,7 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(select)
     select.add_argument(
-        "--components", "-k", default="1-5", help="k values: a range 1-5 (default) or a list 2,3,4"
+        "--components",
+        "-k",
+        default="5",
+        help="k values: K for 1..K (default 5), a range 2-5 or a list 2,3,4",
     )
     select.add_argument("--method", choices=METHODS, default="nuts", help="Bayesian method (default nuts)")
     select.set_defaults(handler=_cmd_select_k)

@@ -31,7 +31,12 @@ from scipy.special import logsumexp
 from bayes_gmm._io import atomic_path
 from bayes_gmm._validation import check_data, check_n_components
 from bayes_gmm.em_baseline import EMResult, fit_em
-from bayes_gmm.inference._membership import membership_probabilities, pooled_draws, weighted_log_densities
+from bayes_gmm.inference._membership import (
+    membership_probabilities,
+    points_for_fit,
+    posterior_draws,
+    weighted_log_densities,
+)
 from bayes_gmm.inference._start import em_full_covariances
 
 __all__ = [
@@ -127,11 +132,7 @@ class _Mixture:
         """Posterior draws evenly thinned to at most `max_draws`; the point estimate as one draw for EM."""
         if self.draws is None:
             return self.weights[None], self.means[None], self.covariances[None]
-        weights, means, covariances = self.draws
-        if max_draws is not None and max_draws < weights.shape[0]:
-            keep = np.linspace(0, weights.shape[0] - 1, max_draws).round().astype(int)
-            return weights[keep], means[keep], covariances[keep]
-        return weights, means, covariances
+        return posterior_draws(self.fit, max_draws)
 
     def membership(self):
         return membership_probabilities(self.fit, self.X_arg, max_draws=_MEMBERSHIP_MAX_DRAWS)
@@ -164,20 +165,8 @@ def _mixture(fit, X, *, func: str) -> _Mixture:
             f"posterior has {', '.join(_POSTERIOR_VARS)} (from bayes_gmm.inference.fit_gmm); got "
             f"{type(fit).__name__}. Fit the data first, e.g. {func}(fit_em(X, 3), X)."
         )
-    n_features = posterior.sizes["feature"]
-    if X is None:
-        if "observed_data" not in fit.groups() or "obs" not in fit.observed_data:
-            raise ValueError(
-                f"fit has no observed_data to plot; pass the points as X, e.g. {func}(idata, X)."
-            )
-        data = np.asarray(fit.observed_data["obs"].to_numpy(), dtype=float)
-    else:
-        data = check_data(X, n_features=n_features, name="X")
-    draws = (
-        pooled_draws(posterior["weights"], ("component",)),
-        pooled_draws(posterior["means"], ("component", "feature")),
-        pooled_draws(posterior["covariances"], ("component", "feature", "feature_cov")),
-    )
+    data = points_for_fit(fit, X, func=func)
+    draws = posterior_draws(fit)
     return _Mixture(
         fit=fit,
         source="posterior",

@@ -82,11 +82,6 @@ def to_netcdf(idata, path) -> None:
     idata.to_netcdf(str(path))
 
 
-def from_netcdf(path):
-    """Read InferenceData written by :func:`to_netcdf`."""
-    return az.from_netcdf(str(path))
-
-
 def plot_trace(idata, var_names):
     """ArviZ's trace plot, components overlaid; returns the Figure.
 

@@ -11,11 +11,11 @@ from threadpoolctl import threadpool_limits
 #: Every NUTS back end bayes-gmm can drive; "pymc" is always installed.
 NUTS_BACKENDS = ("pymc", "numpyro", "nutpie")
 #: Order in which ``backend="auto"`` picks an installed back end, fastest first in wall time as measured by
-#: benchmarks/nuts_vs_naive.py (2 cores, both in one run, machine shared): PyMC's sampler and nutpie both run
-#: our fused likelihood Op with its hand-written gradient (nutpie compiled by numba). nutpie samples ~5x
-#: faster (10.0 s vs 61.5 s; 15.2 s vs 83.5 s) but compiles its model for 50-125 s on every fit (numba cannot
-#: cache its entry point), so its wall time is no better (61.9 s vs 64.1 s; 142 s vs 96 s); numpyro must use
-#: the plain PyTensor graph (59.4 s, an earlier run). PyMC comes first; pass backend="nutpie" for long runs.
+#: benchmarks/nuts_vs_naive.py (999 x 2, 3 components, 4 chains x 2000; 2 cores, one run, quiet machine):
+#: PyMC's sampler and nutpie both run our fused likelihood Op (nutpie compiled by numba). nutpie samples
+#: 5.5x faster (3.3 s vs 18.2 s) but compiles for ~30 s on every fit (numba cannot cache its entry point),
+#: so its wall time is longer (36.6 s vs 24.4 s) for a fit of this size; numpyro must use the plain
+#: PyTensor graph (59.4 s). PyMC comes first; pass backend="nutpie" for long runs or many draws.
 AUTO_PREFERENCE = ("pymc", "numpyro", "nutpie")
 _MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
 _EXTRA = {"numpyro": "numpyro", "nutpie": "nutpie"}

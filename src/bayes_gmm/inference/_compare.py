@@ -12,8 +12,8 @@ from bayes_gmm.inference._start import em_full_covariances
 def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
     """Posterior mean and SD of every weight, mean and standard deviation beside the EM estimate.
 
-    The posterior must be in the EM fit's labelling, which :func:`fit_gmm` ensures when it is given this
-    `em` (or fits it itself from the same data and seed).
+    The posterior must be in the EM fit's labelling: pass the `em` that was given to :func:`fit_gmm`
+    (``fit_gmm(X, k, em=em)``), to which every draw was relabelled.
 
     Parameters
     ----------
@@ -30,6 +30,10 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
         (difference / posterior SD: values beyond about 2 deserve a look).
     """
     posterior = idata.posterior
+    if posterior.sizes["chain"] * posterior.sizes["draw"] < 2:
+        raise ValueError(
+            "idata must hold at least 2 posterior draws to give a posterior SD; got 1. Take more draws."
+        )
     components = posterior["component"].to_numpy()
     features = [str(f) for f in posterior["feature"].to_numpy()]
     if em.n_components != len(components) or em.n_features != len(features):
@@ -70,6 +74,6 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table["difference"] = table["posterior_mean"] - table["em"]
     # A parameter fixed by the model (the weight of a single component) has SD 0 and no difference.
-    sd = table["posterior_sd"].where(table["posterior_sd"] > 0, np.inf)
+    sd = table["posterior_sd"].where(table["posterior_sd"] != 0, np.inf)
     table["difference_in_sd"] = table["difference"] / sd
     return table

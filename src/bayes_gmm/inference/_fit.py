@@ -22,7 +22,7 @@ from bayes_gmm._version import __version__
 from bayes_gmm.em_baseline import EMResult, fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._advi import ADVI_METHODS, run_advi
-from bayes_gmm.inference._arviz import convergence_diagnostics
+from bayes_gmm.inference._arviz import attach_group, convergence_diagnostics
 from bayes_gmm.inference._backends import resolve_backend
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
@@ -243,10 +243,7 @@ def _set_observed_data(idata, model) -> None:
         {OBSERVED: (("obs_id", "feature"), model[DATA].get_value())},
         coords={"obs_id": np.asarray(model.coords["obs_id"]), "feature": list(model.coords["feature"])},
     )
-    if "observed_data" in idata.groups():
-        idata.observed_data = observed
-    else:
-        idata.add_groups(observed_data=observed)
+    attach_group(idata, "observed_data", observed)
 
 
 def _add_log_likelihood(idata, model, requested: bool | None) -> None:

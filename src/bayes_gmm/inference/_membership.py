@@ -49,7 +49,7 @@ def draw_responsibilities(idata, X=None, *, max_draws: int | None = None) -> np.
         Rows sum to one; draws are pooled over chains, chain-major.
     """
     X = _points(idata, X)
-    weights, means, covariances = _draws(idata, max_draws)
+    weights, means, covariances = posterior_draws(idata, max_draws)
     return np.concatenate(
         [
             _responsibilities(X, weights[c], means[c], covariances[c])
@@ -58,7 +58,7 @@ def draw_responsibilities(idata, X=None, *, max_draws: int | None = None) -> np.
     )
 
 
-def _draws(idata, max_draws):
+def posterior_draws(idata, max_draws: int | None = None):
     """Pooled (and evenly thinned to `max_draws`) posterior weights, means and covariances."""
     posterior = idata.posterior
     weights = pooled_draws(posterior["weights"], ("component",))
@@ -122,7 +122,7 @@ def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.nd
             raise ValueError("X is required for an EM fit: pass the data, e.g. posterior_log_density(em, X).")
         return fit.score_samples(check_data(X, n_features=fit.n_features, name="X"))
     X = _points(fit, X)
-    weights, means, covariances = _draws(fit, max_draws)
+    weights, means, covariances = posterior_draws(fit, max_draws)
     per_draw = np.concatenate(
         [
             logsumexp(weighted_log_densities(X, weights[c], means[c], covariances[c]), axis=-1)
@@ -176,16 +176,29 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
         dataset = _summary(probability, np.arange(fit.n_components), np.arange(X.shape[0]))
         dataset.attrs.update(source="em", n_draws=0)
         return dataset
-    resp = draw_responsibilities(fit, X, max_draws=max_draws)
-    components = fit.posterior["component"].to_numpy()
-    obs_ids = fit.observed_data["obs_id"].to_numpy() if X is None else np.arange(resp.shape[1])
-    dataset = _summary(resp.mean(axis=0), components, obs_ids)
+    obs_ids = fit.observed_data["obs_id"].to_numpy() if X is None else None
+    X = _points(fit, X)
+    obs_ids = np.arange(X.shape[0]) if obs_ids is None else obs_ids
+    weights, means, covariances = posterior_draws(fit, max_draws)
     tail = (1.0 - interval_prob) / 2.0
-    lower, upper = np.quantile(resp, [tail, 1.0 - tail], axis=0)
+    mean, lower, upper = (np.empty((X.shape[0], means.shape[1])) for _ in range(3))
+    # Observations in blocks, so that the (draws x block x K) responsibilities stay near _CHUNK_BYTES.
+    block = max(1, _CHUNK_BYTES // (8 * weights.shape[0] * means.shape[1] * 4))
+    for start in range(0, X.shape[0], block):
+        rows = slice(start, start + block)
+        resp = np.concatenate(
+            [
+                _responsibilities(X[rows], weights[c], means[c], covariances[c])
+                for c in _chunks(weights.shape[0], X[rows].shape[0], means.shape[1], means.shape[2])
+            ]
+        )
+        mean[rows] = resp.mean(axis=0)
+        lower[rows], upper[rows] = np.quantile(resp, [tail, 1.0 - tail], axis=0)
+    dataset = _summary(mean, fit.posterior["component"].to_numpy(), obs_ids)
     dims = ("obs_id", "component")
     dataset["probability_lower"] = (dims, lower)
     dataset["probability_upper"] = (dims, upper)
-    dataset.attrs.update(source="posterior", interval_prob=interval_prob, n_draws=resp.shape[0])
+    dataset.attrs.update(source="posterior", interval_prob=interval_prob, n_draws=weights.shape[0])
     return dataset
 
 
@@ -238,15 +251,30 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
 
 
 def _points(idata, X) -> np.ndarray:
-    n_features = idata.posterior.sizes["feature"]
+    return points_for_fit(idata, X, func="membership_probabilities")
+
+
+def points_for_fit(idata, X, *, func: str) -> np.ndarray:
+    """The points to evaluate a Bayesian fit at: `X`, or the stored training data when `X` is None.
+
+    A DataFrame is matched to the fit's features by column name (so a different column order is
+    harmless); arrays, and DataFrames for a fit made from an array (features ``x0, x1, ...``), by position.
+    """
+    feature_names = [str(f) for f in idata.posterior["feature"].to_numpy()]
     if X is None:
-        if "observed_data" not in idata or OBSERVED not in idata.observed_data:
-            raise ValueError(
-                "idata has no observed_data to assign; pass the points as X, e.g. "
-                "membership_probabilities(idata, X)."
-            )
+        if "observed_data" not in idata.groups() or OBSERVED not in idata.observed_data:
+            raise ValueError(f"the fit has no observed_data; pass the points as X, e.g. {func}(idata, X).")
         return np.asarray(idata.observed_data[OBSERVED].to_numpy(), dtype=float)
-    return check_data(X, n_features=n_features, name="X")
+    columns = getattr(X, "columns", None)
+    if columns is not None and feature_names != [f"x{d}" for d in range(len(feature_names))]:
+        missing = [name for name in feature_names if name not in [str(c) for c in columns]]
+        if missing:
+            raise ValueError(
+                f"X must have the fit's feature columns {feature_names}; got columns {[str(c) for c in columns]} "
+                f"(missing {missing}). Select or rename the columns, or pass a NumPy array in the fit's order."
+            )
+        X = X[[c for name in feature_names for c in columns if str(c) == name]]
+    return check_data(X, n_features=len(feature_names), name="X")
 
 
 def pooled_draws(variable: xr.DataArray, dims: tuple[str, ...]) -> np.ndarray:

@@ -17,8 +17,11 @@ from bayes_gmm.models import OBSERVED
 
 #: How the predictive criteria pick k (DESIGN.md: LOO and WAIC plateau once k reaches the true value).
 ONE_SE_RULE = (
-    "smallest k whose elpd is within one standard error of the difference (dse) of the best k's elpd"
+    "smallest k whose elpd is within one standard error of the difference (dse) of the best k's elpd, "
+    "among the fits whose chains converged (max R-hat <= 1.05)"
 )
+#: Fits with a worse R-hat (e.g. chains stuck in different modes) are left out of the WAIC/LOO picks.
+CONVERGED_RHAT = 1.05
 CRITERIA = ("waic", "loo", "bic", "aic", "icl")
 
 
@@ -33,9 +36,11 @@ class KSelection:
         ``dse_waic`` (SE of the elpd difference to the best k), ``elpd_loo``, ``se_loo``, ``p_loo``,
         ``dse_loo``, ``n_high_pareto_k`` (observations whose PSIS Pareto k exceeds ArviZ's threshold),
         ``loo_rank`` and ``loo_weight`` (ArviZ ``compare``: rank and stacking weight), ``em_log_likelihood``,
-        ``em_bic``, ``em_aic``, ``em_icl`` (scikit-learn sign: lower is better), and ``rhat_max``.
+        ``em_bic``, ``em_aic``, ``em_icl`` (scikit-learn sign: lower is better), ``rhat_max`` and
+        ``converged`` (max R-hat <= 1.05; unconverged fits are listed but not picked by WAIC/LOO).
     picks : dict of str to int
-        The k each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE`; ``"bic"``, ``"aic"``,
+        The k each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE` (differences to the
+        best converged k); ``"bic"``, ``"aic"``,
         ``"icl"`` by their minimum.
     comparison : pandas.DataFrame
         ArviZ's ``compare`` table (PSIS-LOO), rows named ``"k=<k>"``.
@@ -105,7 +110,9 @@ def select_k(
             "select_k sets log_likelihood and em itself (WAIC/LOO need the former; the latter is fitted per "
             "k); remove them from the options."
         )
-    seeds = np.random.SeedSequence(random_seed).spawn(len(ks))
+    # One stream per k value (not per position), so k=3 gets the same fit in [2, 3] as in 1..5.
+    root = np.random.SeedSequence(random_seed)
+    seeds = [np.random.SeedSequence(root.entropy, spawn_key=(k,)) for k in ks]
     fits, em_fits, rows = {}, {}, []
     pointwise = {"waic": {}, "loo": {}}
     for k, seed in zip(ks, seeds, strict=True):
@@ -145,8 +152,10 @@ def select_k(
             }
         )
     table = pd.DataFrame(rows).set_index("n_components")
+    table["converged"] = ~(table["rhat_max"] > CONVERGED_RHAT)  # NaN (one chain, ADVI) counts as converged
     for criterion in ("waic", "loo"):
-        best = int(table[f"elpd_{criterion}"].idxmax())
+        usable = table[table["converged"]] if table["converged"].any() else table
+        best = int(usable[f"elpd_{criterion}"].idxmax())
         table[f"dse_{criterion}"] = [
             _difference_se(pointwise[criterion][k], pointwise[criterion][best]) for k in ks
         ]
@@ -192,6 +201,8 @@ def _difference_se(pointwise: np.ndarray, best_pointwise: np.ndarray) -> float:
 
 
 def _pick_within_one_se(table: pd.DataFrame, criterion: str) -> int:
-    elpd, dse = table[f"elpd_{criterion}"], table[f"dse_{criterion}"]
-    within = table.index[elpd >= elpd.max() - dse]
+    # An unconverged fit's elpd is not an estimate of anything: it neither wins nor sets the bar.
+    usable = table[table["converged"]] if table["converged"].any() else table
+    elpd, dse = usable[f"elpd_{criterion}"], usable[f"dse_{criterion}"]
+    within = usable.index[elpd >= elpd.max() - dse]
     return int(within.min())
