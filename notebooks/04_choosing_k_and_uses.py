@@ -74,7 +74,8 @@ G = galaxies.to_numpy()
 # Two facts shape how to read them for mixtures. First, elpd *plateaus* once ``k`` is large enough: an
 # extra component gets a small weight or duplicates another, and predicts about as well. Second, elpd is
 # estimated with a standard error. So the rule used here is the **one-SE rule**: take the smallest ``k``
-# whose elpd is within one standard error (of the difference to the best) of the best ``k``.
+# whose elpd is within one standard error (of the difference to the best) of the best ``k``, among the fits
+# whose chains converged (an unconverged fit's elpd estimates nothing).
 #
 # `select_k` fits EM and the Bayesian model for each ``k`` and tabulates all criteria.
 
@@ -103,8 +104,10 @@ axes = plot_k_selection(selection)
 
 # %%
 table = selection.table
-best_k = int(table["elpd_loo"].idxmax())
-eligible = table.index[table["elpd_loo"] >= table.loc[best_k, "elpd_loo"] - table["dse_loo"]]
+# Fits whose chains did not converge (max R-hat > 1.05) are listed but take no part in the rule.
+usable = table[table["converged"]]
+best_k = int(usable["elpd_loo"].idxmax())
+eligible = usable.index[usable["elpd_loo"] >= usable.loc[best_k, "elpd_loo"] - usable["dse_loo"]]
 print(
     f"best elpd_loo at k = {best_k}; within one SE: k in {list(eligible)}; one-SE pick: k = {min(eligible)}"
 )

@@ -88,5 +88,6 @@ def test_sparse_galaxies_script_runs(tmp_path):
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    probabilities = [float(line.split()[-1]) for line in result.stdout.splitlines() if line[:1].isdigit()]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    probabilities = [float(r[1]) for r in rows if len(r) == 2 and r[0].isdigit()]  # "k  probability" rows
     assert len(probabilities) == 5 and abs(sum(probabilities) - 1.0) < 1e-2
