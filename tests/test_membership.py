@@ -12,6 +12,7 @@ from scipy.special import logsumexp
 from sklearn.metrics import adjusted_rand_score
 
 from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.exceptions import IllConditionedCovarianceError
 from bayes_gmm.inference import (
     co_clustering,
     compare_with_em,
@@ -21,6 +22,7 @@ from bayes_gmm.inference import (
     posterior_log_density,
     posterior_partition,
 )
+from bayes_gmm.inference._membership import weighted_log_densities
 
 CENTRES = np.array([[-4.0, 0.0], [4.0, 0.0]])
 DEEP_AND_MIDWAY = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 0.0]])
@@ -267,3 +269,9 @@ def test_compare_with_em_reports_posterior_moments_and_em_estimates(two_clusters
         assert sd_row["em"] == pytest.approx(np.sqrt(em.covariances[k]))
     # Same labelling: every EM estimate lies well inside its posterior.
     assert table["difference_in_sd"].abs().max() < 3
+
+
+def test_a_degenerate_posterior_draw_gets_a_clear_error():
+    singular = np.zeros((1, 1, 2, 2))
+    with pytest.raises(IllConditionedCovarianceError, match="not numerically positive definite"):
+        weighted_log_densities(np.zeros((3, 2)), np.ones((1, 1)), np.zeros((1, 1, 2)), singular)

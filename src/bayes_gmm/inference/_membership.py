@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 from bayes_gmm._gaussian import LOG_2PI
 from bayes_gmm._validation import check_data, check_positive_int
 from bayes_gmm.em_baseline import EMResult
+from bayes_gmm.exceptions import IllConditionedCovarianceError
 from bayes_gmm.inference._partition import (
     PartitionEstimate,
     candidate_partitions,
@@ -84,7 +85,14 @@ def weighted_log_densities(X, weights, means, covariances) -> np.ndarray:
     Batched over draws and components: ``L = chol(Sigma)``, ``y = L^-1 (x - mu)``,
     ``log N = -0.5 (D log 2 pi + |y|^2) - log det L``.
     """
-    chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
+    try:
+        chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
+    except np.linalg.LinAlgError:
+        raise IllConditionedCovarianceError(
+            "a posterior draw has a covariance matrix that is not numerically positive definite, so its "
+            "densities are undefined (a collapsed component). Use fewer components or a more constrained "
+            "covariance_type ('tied', 'diag' or 'spherical'), or check the fit's diagnostics."
+        ) from None
     diff = X[None, None, :, :] - means[:, :, None, :]  # (S, K, N, D)
     y = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # (S, K, D, N)
     maha = np.einsum("skdn,skdn->skn", y, y)
