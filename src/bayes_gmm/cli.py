@@ -9,6 +9,7 @@ bayes-gmm select-k --demo --components 1,2,3,4 --out k_choice/
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -248,6 +249,9 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _reporter(quiet: bool):
+    if quiet:  # PyMC's own progress lines ("Initializing NUTS ...", "Sampling ...") too
+        logging.getLogger("pymc").setLevel(logging.WARNING)
+
     def say(message: str) -> None:
         if not quiet:
             print(message, file=sys.stderr, flush=True)
