@@ -110,14 +110,9 @@ def _cmd_fit(args) -> int:
             table,
             args.components,
             covariance_type=args.covariance,
-            method=args.method,
-            backend=args.backend,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
             em=em,
             random_seed=args.seed,
-            progressbar=not args.quiet,
+            **_bayesian_options(args),
         )
         membership = membership_probabilities(fit)
         comparison = compare_with_em(fit, em)
@@ -160,14 +155,9 @@ def _cmd_select_k(args) -> int:
         covariance_type=args.covariance,
         em_n_init=args.n_init,
         em_init=args.init,
-        method=args.method,
-        backend=args.backend,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
         random_seed=args.seed,
         progress=say,
-        progressbar=not args.quiet,
+        **_bayesian_options(args),
     )
     text = format_k_selection(selection)
     print(text)
@@ -183,6 +173,18 @@ def _cmd_select_k(args) -> int:
             written.append(out / "k_selection.png")
         print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _bayesian_options(args) -> dict:
+    """The fit_gmm options that `fit` and `select-k` share."""
+    return {
+        "method": args.method,
+        "backend": args.backend,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "progressbar": not args.quiet,
+    }
 
 
 def _parse_components(text: str) -> list[int]:

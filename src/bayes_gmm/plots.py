@@ -26,12 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 from scipy.optimize import linear_sum_assignment
-from scipy.special import logsumexp
 
 from bayes_gmm._io import atomic_path
 from bayes_gmm._validation import check_data, check_n_components
 from bayes_gmm.em_baseline import EMResult, fit_em
 from bayes_gmm.inference._membership import (
+    mean_log_density,
     membership_probabilities,
     points_for_fit,
     posterior_draws,
@@ -781,11 +781,7 @@ def _density_2d(ax, mix: _Mixture, pair, max_draws, grid_size, limits) -> None:
     weights, means, covariances = mix.thinned_draws(max_draws)
     means = means[:, :, pair]
     covariances = covariances[:, :, pair][:, :, :, pair]
-    log_density = np.full(grid.shape[0], -np.inf)
-    for s in range(weights.shape[0]):
-        per_draw = weighted_log_densities(grid, weights[s : s + 1], means[s : s + 1], covariances[s : s + 1])
-        log_density = np.logaddexp(log_density, logsumexp(per_draw[0], axis=1))
-    log_density = (log_density - np.log(weights.shape[0])).reshape(xx.shape)
+    log_density = mean_log_density(grid, weights, means, covariances).reshape(xx.shape)
     top = float(np.max(log_density))
     levels = np.linspace(np.floor(top) - 10.0, np.ceil(top), 12)
     contours = ax.contourf(xx, yy, log_density, levels=levels, cmap=_DENSITY_CMAP, extend="min", zorder=1)

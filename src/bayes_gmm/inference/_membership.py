@@ -126,11 +126,12 @@ def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.nd
     ndarray of shape (n_samples,)
     """
     if isinstance(fit, EMResult):
-        if X is None:
-            raise ValueError("X is required for an EM fit: pass the data, e.g. posterior_log_density(em, X).")
-        return fit.score_samples(check_data(X, n_features=fit.n_features, name="X"))
-    X = _points(fit, X)
-    weights, means, covariances = posterior_draws(fit, max_draws)
+        return fit.score_samples(_em_points(fit, X, func="posterior_log_density"))
+    return mean_log_density(_points(fit, X), *posterior_draws(fit, max_draws))
+
+
+def mean_log_density(X, weights, means, covariances) -> np.ndarray:
+    """``log mean_s sum_k w_sk N(x_i | mu_sk, Sigma_sk)`` over the given draws, shape (n_samples,)."""
     per_draw = np.concatenate(
         [
             logsumexp(weighted_log_densities(X, weights[c], means[c], covariances[c]), axis=-1)
@@ -174,12 +175,7 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
     if not 0.0 < interval_prob < 1.0:
         raise ValueError(f"interval_prob must be in (0, 1); got {interval_prob!r}. Use e.g. 0.9.")
     if isinstance(fit, EMResult):
-        if X is None:
-            raise ValueError(
-                "X is required for an EM fit: an EMResult does not store its training data. "
-                "Pass the data, e.g. membership_probabilities(em, X)."
-            )
-        X = check_data(X, n_features=fit.n_features, name="X")
+        X = _em_points(fit, X, func="membership_probabilities")
         probability = fit.predict_proba(X)
         dataset = _summary(probability, np.arange(fit.n_components), np.arange(X.shape[0]))
         dataset.attrs.update(source="em", n_draws=0)
@@ -245,9 +241,7 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
         Dims ``obs_id`` and ``obs_id_2``; symmetric with unit diagonal.
     """
     if isinstance(fit, EMResult):
-        if X is None:
-            raise ValueError("X is required for an EM fit: pass the data, e.g. co_clustering(em, X).")
-        resp = fit.predict_proba(check_data(X, n_features=fit.n_features, name="X"))[None]
+        resp = fit.predict_proba(_em_points(fit, X, func="co_clustering"))[None]
     else:
         resp = draw_responsibilities(fit, X, max_draws=max_draws)
     obs_ids = np.arange(resp.shape[1])
@@ -256,6 +250,15 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
         dims=("obs_id", "obs_id_2"),
         coords={"obs_id": obs_ids, "obs_id_2": obs_ids},
     )
+
+
+def _em_points(em: EMResult, X, *, func: str) -> np.ndarray:
+    if X is None:
+        raise ValueError(
+            "X is required for an EM fit: an EMResult does not store its training data. "
+            f"Pass the data, e.g. {func}(em, X)."
+        )
+    return check_data(X, n_features=em.n_features, name="X")
 
 
 def _points(idata, X) -> np.ndarray:
