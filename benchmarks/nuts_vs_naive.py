@@ -1,38 +1,48 @@
-"""NUTS on a 3-component 2-D GMM: the naive PyMC model vs bayes-gmm's, in one run; plus ADVI on 1M points.
+"""NUTS on a 3-component 2-D GMM under PyMC 6 + nutpie: the naive model vs bayes-gmm's, in one run.
 
-Data (DESIGN.md): 999 points, 2-D, 3 well-separated components with full covariances; 4 chains x
-(1000 tune + 1000 draws). For each run: wall time (model build, compile and sampling), the compile and
-sampling times within it, minimum bulk ESS of the component means, ESS per second, worst R-hat and
-divergences. The compile time is nutpie's model compilation, and for PyMC's sampler the rest of
-``pm.sample`` around its own sampling clock (function compilation, worker start-up).
+Every case runs in a fresh Python process, first with empty compilation caches ("cold": PyTensor's and
+numba's caches in a new temporary folder, as right after an install) and then again with the caches that
+run left ("warm", as every later run). Each prints wall time (import, model build, compile, sampling and
+post-processing), compile time, sampling time, minimum bulk ESS of the component means, worst R-hat and
+divergences where they apply:
 
-    (a) the model a user writes from PyMC's docs: pm.Mixture over pm.MvNormal components with
-        LKJCholeskyCov priors and an ordering constraint on the first mean coordinate, default sampler
-        and init ("jitter+adapt_diag");
-    (b) bayes_gmm.inference.fit_gmm with each installed NUTS back end (pymc, numpyro, nutpie), which
-        includes its EM fit and start points.
+    trivial      a 3-parameter PyMC model compiled and sampled by nutpie (4 x (1000 + 1000)): the floor
+                 that any nutpie fit pays (import, compile, sample);
+    naive        the model a PyMC 6 user writes from the docs: pm.Mixture over pm.MvNormal components
+                 with LKJCholeskyCov priors, an ordered first mean coordinate, default sampler (nutpie)
+                 and default init, on the benchmark data (999 x 2, 3 well-separated full-covariance
+                 components), 4 chains x (1000 tune + 1000 draws);
+    ours         bayes_gmm.inference.fit_gmm on the same data and settings (EM start, relabelling and the
+                 pointwise log-likelihood included);
+    demo         the README's main job, ``bayes-gmm fit --demo`` (Old Faithful, 2 full components, summary,
+                 netCDF, plots), as a subprocess;
+    select_k     ``select_k`` on Old Faithful, k = 1..6, full covariance, default NUTS settings.
 
-Then ADVI (mean-field, minibatches of 1000) on 1,000,000 points from the same mixture.
+Goals (issue 10): ours' sampling <= 1.5 s; warm demo <= 2x the warm trivial wall; demo after a fresh
+install (cold) <= 45 s; warm select_k <= 45 s.
 
-Run: python benchmarks/nuts_vs_naive.py [--skip-naive] [--backends pymc,numpyro,nutpie] [--advi-n 1000000]
+Run: python benchmarks/nuts_vs_naive.py [--cases trivial,naive,ours,demo,select_k] [--no-cold]
+     [--advi-n 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-import pymc as pm
-from threadpoolctl import threadpool_limits
-
-from bayes_gmm.inference import available_backends, fit_gmm
-from bayes_gmm.inference._arviz import convergence_diagnostics
 
 TRUE_MEANS = np.array([[0.0, 0.0], [6.0, 0.0], [3.0, 5.0]])
 TRUE_COVS = np.array([[[1.0, 0.5], [0.5, 1.0]], [[1.5, -0.4], [-0.4, 0.6]], [[0.8, 0.0], [0.0, 0.8]]])
+CASES = ("trivial", "naive", "ours", "demo", "select_k")
+SAMPLING = {"draws": 1000, "tune": 1000, "chains": 4}
 
 
 def simulate(n_per_component: int, seed: int = 1) -> np.ndarray:
@@ -42,19 +52,14 @@ def simulate(n_per_component: int, seed: int = 1) -> np.ndarray:
     )
 
 
-def naive_model(X: np.ndarray, k: int = 3) -> pm.Model:
+def naive_model(X: np.ndarray, k: int = 3):
+    import pymc as pm
+
     d = X.shape[1]
     with pm.Model() as model:
         weights = pm.Dirichlet("weights", np.ones(k))
         # Ordered first coordinate of the means, the usual identifiability constraint from the docs.
-        first = pm.Normal(
-            "means_first",
-            0.0,
-            10.0,
-            shape=k,
-            transform=pm.distributions.transforms.ordered,
-            initval=np.linspace(-1, 1, k),
-        )
+        first = pm.Normal("means_first", 0.0, 10.0, shape=k, transform=pm.distributions.transforms.ordered)
         rest = pm.Normal("means_rest", 0.0, 10.0, shape=(k, d - 1))
         components = []
         for j in range(k):
@@ -65,91 +70,154 @@ def naive_model(X: np.ndarray, k: int = 3) -> pm.Model:
     return model
 
 
-def diagnostics(posterior, var_names) -> tuple[float, float]:
-    """(min bulk ESS, max R-hat): the same numbers fit_gmm reports for its own runs."""
-    found = convergence_diagnostics(posterior, var_names)
-    return found["ess_bulk_min"], found["rhat_max"]
+def _nutpie_case(build_model, seed: int, var_names) -> dict:
+    import nutpie
+
+    from bayes_gmm.inference._arviz import convergence_diagnostics
+
+    started = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(build_model())
+    compiled_at = time.perf_counter()
+    fit = nutpie.sample(compiled, seed=seed, cores=2, progress_bar=False, save_warmup=False, **SAMPLING)
+    sampled_at = time.perf_counter()
+    found = convergence_diagnostics(fit.posterior, var_names)
+    return {
+        "compile_s": compiled_at - started,
+        "sampling_s": sampled_at - compiled_at,
+        "min_ess": found["ess_bulk_min"],
+        "rhat": found["rhat_max"],
+        "divergences": int(fit.sample_stats["diverging"].sum()),
+    }
 
 
-def run_naive(X, seed):
-    start = time.perf_counter()
-    model = naive_model(X)
-    with threadpool_limits(1), model:
-        idata = pm.sample(
-            1000,
-            tune=1000,
-            chains=4,
-            cores=2,
-            random_seed=seed,
-            progressbar=False,
-            compute_convergence_checks=False,
-        )
-    wall = time.perf_counter() - start
-    ess, rhat = diagnostics(idata.posterior, ["means_first", "means_rest"])
-    return wall, ess, rhat, int(idata.sample_stats["diverging"].sum())
+def child(case: str, seed: int) -> dict:
+    """Run one case in this (fresh) process and return its figures; wall time counts from start-up."""
+    if case == "trivial":
+        import pymc as pm
+
+        def build():
+            with pm.Model() as model:
+                mu = pm.Normal("mu", 0.0, 1.0, shape=3)
+                pm.Normal("y", mu, 1.0, observed=np.zeros((5, 3)))
+            return model
+
+        return _nutpie_case(build, seed, ["mu"])
+    if case == "naive":
+        X = simulate(333, seed)
+        return _nutpie_case(lambda: naive_model(X), seed, ["means_first", "means_rest"])
+    if case == "ours":
+        from bayes_gmm.inference import fit_gmm
+
+        fit = fit_gmm(simulate(333, seed), 3, covariance_type="full", random_seed=seed, **SAMPLING)
+        attrs = fit.attrs
+        return {
+            "compile_s": attrs["compile_time_s"],
+            "sampling_s": attrs["sampling_time_s"] - attrs["compile_time_s"],
+            "min_ess": attrs["ess_bulk_min"],
+            "rhat": attrs["rhat_max"],
+            "divergences": attrs["n_divergences"],
+        }
+    if case == "demo":
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run(
+                [sys.executable, "-m", "bayes_gmm.cli", "fit", "--demo", "--out", out, "-q"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        return {}
+    if case == "select_k":
+        from bayes_gmm.datasets import load_faithful
+        from bayes_gmm.inference import select_k
+
+        selection = select_k(load_faithful(), 6, covariance_type="full", random_seed=seed)
+        return {"rhat": float(selection.table["rhat_max"].max()), "picks": selection.picks}
+    raise ValueError(f"unknown case {case!r}; choose from {CASES}")
 
 
-def run_ours(X, backend, seed):
-    start = time.perf_counter()
-    idata = fit_gmm(
-        X, 3, covariance_type="full", backend=backend, draws=1000, tune=1000, chains=4, random_seed=seed
+def run_case(case: str, seed: int, cache_dir: Path | None) -> dict:
+    """Run `case` in a child process, its compilation caches in `cache_dir` (None: the usual ones)."""
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir / "numba")
+        env["PYTENSOR_FLAGS"] = f"base_compiledir={cache_dir / 'pytensor'}"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", case, "--seed", str(seed)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    wall = time.perf_counter() - start
-    ess, rhat = diagnostics(idata.posterior, ["means"])
-    run = idata.attrs["sampling_time_s"]  # fit_gmm's clock around the sampler call: compile + sampling
-    if "compile_time_s" in idata.attrs:  # nutpie
-        sampling = run - idata.attrs["compile_time_s"]
-    else:  # PyMC's own sampling clock
-        sampling = idata.sample_stats.attrs.get("sampling_time", run)
-    return wall, run - sampling, sampling, ess, rhat, idata.attrs.get("n_divergences", 0)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["wall_s"] = time.perf_counter() - started
+    return figures
+
+
+def _row(case: str, cache: str, figures: dict) -> str:
+    def number(key, fmt):
+        value = figures.get(key)
+        return format(value, fmt) if isinstance(value, (int, float)) else "-"
+
+    return (
+        f"{case:9s} {cache:5s} {number('wall_s', '8.1f'):>8s} {number('compile_s', '9.1f'):>9s} "
+        f"{number('sampling_s', '10.2f'):>10s} {number('min_ess', '8.0f'):>8s} {number('rhat', '7.3f'):>7s} "
+        f"{number('divergences', 'd'):>5s}" + (f"  picks {figures['picks']}" if "picks" in figures else "")
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-naive", action="store_true", help="do not run the (slow) naive model")
-    parser.add_argument("--backends", default=",".join(available_backends()))
-    parser.add_argument("--advi-n", type=int, default=1_000_000, help="points for the ADVI timing (0: skip)")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {CASES}")
+    parser.add_argument("--no-cold", action="store_true", help="skip the runs with empty caches")
+    parser.add_argument("--advi-n", type=int, default=0, help="points for an ADVI timing (0: skip)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    X = simulate(333, args.seed)
-    rows = []
-    if not args.skip_naive:
-        wall, ess, rhat, div = run_naive(X, args.seed)
-        rows.append(("naive pm.Mixture, pymc", wall, float("nan"), float("nan"), ess, rhat, div))
-    for backend in [b for b in args.backends.split(",") if b]:
-        rows.append((f"bayes-gmm, {backend}", *run_ours(X, backend, args.seed)))
+    warnings.filterwarnings("ignore")
+    if args.child:
+        print(json.dumps(child(args.child, args.seed)))
+        return
+    cases = [c for c in args.cases.split(",") if c]
     print(
-        f"\n999 x 2, 3 components, full covariance, 4 chains x (1000 tune + 1000 draws), "
-        f"{len(os.sched_getaffinity(0))} cores"
+        f"999 x 2, 3 components, full covariance, 4 chains x (1000 tune + 1000 draws), {os.cpu_count()} cores"
     )
     print(
-        f"{'model / back end':28s} {'wall s':>8s} {'compile s':>9s} {'sampling s':>10s} {'min ESS':>8s} "
-        f"{'ESS/s':>8s} {'max R-hat':>9s} {'diverg.':>7s} {'speed-up':>8s}"
+        f"{'case':9s} {'cache':5s} {'wall s':>8s} {'compile s':>9s} {'sampling s':>10s} {'min ESS':>8s} "
+        f"{'R-hat':>7s} {'div.':>5s}"
     )
-    naive_wall = rows[0][1] if not args.skip_naive else None
-    for name, wall, compile_s, sampling, ess, rhat, div in rows:
-        speedup = f"{naive_wall / wall:7.1f}x" if naive_wall else "      -"
+    walls = {}
+    with tempfile.TemporaryDirectory() as cache_root:
+        for case in cases:
+            # Cold: a cache folder of the case's own, empty; warm: the same folder again. With --no-cold,
+            # the usual caches, filled by a first run if they were not already.
+            cache_dir = None if args.no_cold else Path(cache_root) / case
+            if args.no_cold:
+                run_case(case, args.seed, cache_dir)
+            for cache in ([] if args.no_cold else ["cold"]) + ["warm"]:
+                figures = run_case(case, args.seed, cache_dir)
+                walls[case, cache] = figures["wall_s"]
+                print(_row(case, cache, figures), flush=True)
+    if ("demo", "warm") in walls and ("trivial", "warm") in walls:
         print(
-            f"{name:28s} {wall:8.1f} {compile_s:9.1f} {sampling:10.1f} {ess:8.0f} {ess / wall:8.1f} "
-            f"{rhat:9.3f} {div:7d} {speedup}"
+            f"\nwarm demo / warm trivial nutpie model: {walls['demo', 'warm'] / walls['trivial', 'warm']:.2f}x "
+            f"(goal <= 2)"
         )
     if args.advi_n:
+        from bayes_gmm.inference import fit_gmm
+
         big = simulate(args.advi_n // 3, args.seed + 1)
         start = time.perf_counter()
-        idata = fit_gmm(
+        fit = fit_gmm(
             big, 3, method="advi", minibatch_size=1000, draws=500, log_likelihood=False, random_seed=args.seed
         )
         wall = time.perf_counter() - start
-        means = idata.posterior["means"].mean(("chain", "draw")).to_numpy()
-        err = np.abs(
-            means[np.argsort(means[:, 0] + 10 * means[:, 1])]
-            - TRUE_MEANS[np.argsort(TRUE_MEANS[:, 0] + 10 * TRUE_MEANS[:, 1])]
-        ).max()
+        means = fit.posterior["means"].mean(("chain", "draw")).to_numpy()
+        order = np.argsort(means[:, 0] + 10 * means[:, 1])
+        err = np.abs(means[order] - TRUE_MEANS[np.argsort(TRUE_MEANS[:, 0] + 10 * TRUE_MEANS[:, 1])]).max()
         print(
             f"\nADVI (mean-field, minibatch 1000) on {len(big):,} x 2, 3 components, full: {wall:.1f} s "
-            f"wall incl. EM start; {idata.attrs['advi_iterations']} iterations, converged="
-            f"{bool(idata.attrs['advi_converged'])}; max |posterior mean - true mean| = {err:.3f}"
+            f"wall incl. EM start; {fit.attrs['advi_iterations']} iterations, converged="
+            f"{bool(fit.attrs['advi_converged'])}; max |posterior mean - true mean| = {err:.3f}"
         )
 
 

@@ -35,6 +35,7 @@ import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pymc as pm
+import xarray as xr
 from scipy.optimize import brentq
 from sklearn.metrics import adjusted_rand_score
 
@@ -145,7 +146,8 @@ assert np.all((lower < X.mean(0)) & (X.mean(0) < upper))
 #
 # `fit_gmm` starts every chain at the EM estimate (slightly jittered), runs NUTS, relabels the draws
 # (below), computes the pointwise log-likelihood and the convergence diagnostics after relabelling, and
-# returns ArviZ `InferenceData`.
+# returns an `xarray.DataTree`, the result type of PyMC 6 and ArviZ 1 (groups `posterior`,
+# `sample_stats`, `log_likelihood`, `observed_data`).
 
 # %%
 idata = fit_gmm(faithful, 2, covariance_type="full", method="nuts", em=em, random_seed=SEED, **NUTS)
@@ -156,11 +158,10 @@ summary = az.summary(idata, var_names=["weights", "means"])
 print(summary.to_string())
 
 # %%
-axes = az.plot_trace(idata, var_names=["weights", "means"], compact=True)
-plt.gcf().set_layout_engine("constrained")
+trace = az.plot_trace_dist(idata, var_names=["weights", "means"], compact=True, backend="matplotlib")
 
 assert idata.attrs["rhat_max"] < (1.1 if QUICK else 1.01)
-assert set(idata.groups()) >= {"posterior", "sample_stats", "log_likelihood", "observed_data"}
+assert set(idata.children) >= {"posterior", "sample_stats", "log_likelihood", "observed_data"}
 assert idata.log_likelihood["obs"].sizes["obs_id"] == len(X)
 
 # %% [markdown]
@@ -220,8 +221,10 @@ def swap_labels_in_chain(posterior, chain):
     return out
 
 
-switched = swap_labels_in_chain(idata.posterior, chain=1)
-switched_idata = az.InferenceData(posterior=switched, observed_data=idata.observed_data)
+switched = swap_labels_in_chain(idata.posterior.to_dataset(), chain=1)
+switched_idata = xr.DataTree.from_dict(
+    {"posterior": switched, "observed_data": idata.observed_data.to_dataset()}
+)
 rhat_switched = float(az.rhat(switched, var_names=["means"])["means"].max())
 p_switched = membership_probabilities(switched_idata)["probability"].sel(component=0)
 print(
@@ -233,13 +236,21 @@ assert 0.3 < float(p_switched.min()) and float(p_switched.max()) < 0.7  # every 
 # %% [markdown]
 # Every point now looks like a coin flip, although the sampler was never in doubt. The cure is to
 # relabel before pooling: match each draw's components to a reference labelling (here the EM estimate)
-# by the permutation that minimises the Mahalanobis distance between the means (the Hungarian algorithm,
-# `scipy.optimize.linear_sum_assignment`). `fit_gmm` does this for every fit and records what it did in
-# `idata.attrs`:
+# by the permutation that minimises the summed KL divergence from each drawn component (mean and
+# covariance, plus its weight) to the reference component it is given (the Hungarian algorithm,
+# `scipy.optimize.linear_sum_assignment`). Comparing whole Gaussians rather than only their means keeps
+# components that share a centre but differ in spread (a dense core inside a broad halo) apart. `fit_gmm`
+# does this for every fit and records what it did in `idata.attrs`:
 
 # %%
-means_draws = switched["means"].transpose("chain", "draw", "component", "feature").to_numpy()
-relabelling = find_relabelling(means_draws, np.asarray(em.means), np.asarray(em.covariances))
+relabelling = find_relabelling(
+    switched["means"].transpose("chain", "draw", "component", "feature").to_numpy(),
+    switched["covariances"].transpose("chain", "draw", "component", "feature", "feature_cov").to_numpy(),
+    ref_means=np.asarray(em.means),
+    ref_covariances=np.asarray(em.covariances),  # a "full" EM fit: one (D, D) matrix per component
+    weights=switched["weights"].transpose("chain", "draw", "component").to_numpy(),
+    ref_weights=np.asarray(em.weights),
+)
 repaired = apply_relabelling(switched, relabelling)
 rhat_repaired = float(az.rhat(repaired, var_names=["means"])["means"].max())
 print(

@@ -1,4 +1,4 @@
-"""Shared fixtures: reference data sets from ../shared/data and small synthetic data with known structure."""
+"""Shared fixtures: reference data sets from tests/data and small synthetic data with known structure."""
 
 from __future__ import annotations
 
@@ -8,32 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SHARED_DATA_DIR = (Path(__file__).parents[1] / ".." / "shared" / "data").resolve()
+#: Reference data sets and their published values (tests/data/REFERENCE.md cites the sources).
+REFERENCE_DATA_DIR = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data_dir() -> Path:
-    """The folder with the reference data sets and REFERENCE.md (``/work/shared/data``)."""
-    if not (SHARED_DATA_DIR.is_dir() and (SHARED_DATA_DIR / "REFERENCE.md").is_file()):
-        pytest.fail(
-            f"reference data folder {SHARED_DATA_DIR} (with REFERENCE.md, faithful.csv, galaxies.csv, "
-            "acidity.csv) is missing; the published-value tests need it. Restore ../shared/data next to "
-            "the repository.",
-            pytrace=False,
-        )
-    return SHARED_DATA_DIR
+def reference_data_dir() -> Path:
+    """The folder with the reference data sets and REFERENCE.md (``tests/data``)."""
+    return REFERENCE_DATA_DIR
 
 
 @pytest.fixture(scope="session")
-def load_reference_csv(shared_data_dir):
+def load_reference_csv():
     """Return a loader: ``load_reference_csv("faithful")`` -> (n_samples, n_features) float array."""
 
     def load(name: str) -> np.ndarray:
-        path = shared_data_dir / f"{name}.csv"
-        if not path.is_file():
-            pytest.fail(f"reference data set {path} is missing (see REFERENCE.md)", pytrace=False)
-        table = pd.read_csv(path)
-        return table.to_numpy(dtype=np.float64)
+        return pd.read_csv(REFERENCE_DATA_DIR / f"{name}.csv").to_numpy(dtype=np.float64)
 
     return load
 

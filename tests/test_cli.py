@@ -16,7 +16,7 @@ import pytest
 from bayes_gmm import cli
 from bayes_gmm.inference import membership_probabilities
 
-# ../shared/data/REFERENCE.md, "Other known figures": faithful, "full" covariance, 2 components
+# tests/data/REFERENCE.md, "Other known figures": faithful, "full" covariance, 2 components
 FAITHFUL_FULL_2_LOGLIK = -1130.264
 
 
@@ -157,12 +157,12 @@ def test_csv_default_columns_are_the_numeric_ones(tmp_path, csv_file):
     check_outputs(out, 120, ["a", "b", "c"], 2)
 
 
-def test_single_column_csv_reproduces_published_fit(tmp_path, shared_data_dir, capsys):
+def test_single_column_csv_reproduces_published_fit(tmp_path, reference_data_dir, capsys):
     """galaxies (one column): REFERENCE.md's 1-D "full" (mclust V) 3-component maximum, logL -203.1792."""
     out = tmp_path / "out"
     argv = [
         "fit",
-        str(shared_data_dir / "galaxies.csv"),
+        str(reference_data_dir / "galaxies.csv"),
         "-k",
         "3",
         "--covariance",

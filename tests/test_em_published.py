@@ -1,6 +1,6 @@
 """fit_em reproduces published maximum-likelihood fits (mclust) on classic data sets.
 
-Every number below is copied by hand from ../shared/data/REFERENCE.md ("Published maximum-likelihood fits",
+Every number below is copied by hand from tests/data/REFERENCE.md ("Published maximum-likelihood fits",
 mclust vignette "A quick tour of mclust", mclust 5.4 to 6.1.3); none was produced by this package.
 
 mclust's BIC is ``2 logL - p ln(n)`` (higher is better); ours is scikit-learn's ``-2 logL + p ln(n)``.
@@ -22,7 +22,7 @@ LOGLIK_TOL = 0.05
 N_INIT = 10
 
 # (data set, covariance_type, K, published logL, free parameters, published BIC (mclust sign), n rows)
-# Source: ../shared/data/REFERENCE.md, table "Published maximum-likelihood fits".
+# Source: tests/data/REFERENCE.md, table "Published maximum-likelihood fits".
 PUBLISHED = [
     pytest.param("faithful", "tied", 3, -1126.326, 11, -2314.316, 272, id="faithful-EEE-3"),
     # galaxies velocities in 1000 km/s (REFERENCE.md: MASS::galaxies divided by 1000), as mclust uses them
@@ -30,11 +30,14 @@ PUBLISHED = [
     pytest.param("acidity", "tied", 2, -185.9493, 4, -392.0723, 155, id="acidity-E-2"),
 ]
 
-# Source: ../shared/data/REFERENCE.md, "Other known figures" (logL only).
+# Source: tests/data/REFERENCE.md, "Other known figures" (logL only).
 PUBLISHED_LOGLIK_FULL = [
     pytest.param("faithful", 1, -1289.797, id="faithful-full-1"),
     pytest.param("faithful", 2, -1130.264, id="faithful-full-2"),
-    pytest.param("faithful", 3, -1119.21, id="faithful-full-3"),  # "a better one near -1119.21"
+    # "a local maximum at -1127.199 and a better one near -1119.21": not claimed to be the best, and it is
+    # not: restarts from k-means++ seeds (ours, and scikit-learn's) find a higher, non-collapsed maximum
+    # (tests/test_em_restarts.py). A fit at or above the published value passes.
+    pytest.param("faithful", 3, -1119.21, id="faithful-full-3"),
     pytest.param("iris", 2, -214.355, id="iris-full-2"),
     pytest.param("iris", 3, -180.186, id="iris-full-3"),
 ]
@@ -71,7 +74,8 @@ def test_published_full_covariance_loglik(load_reference_csv, name, k, loglik):
     X = load(name, load_reference_csv)
     result = fit_em(X, k, covariance_type="full", n_init=N_INIT, random_seed=0)
     assert result.converged
-    assert loglik - LOGLIK_TOL <= result.log_likelihood <= loglik + LOGLIK_TOL
+    upper = math.inf if (name, k) == ("faithful", 3) else loglik + LOGLIK_TOL
+    assert loglik - LOGLIK_TOL <= result.log_likelihood <= upper
 
 
 def test_galaxies_has_worse_local_maxima(load_reference_csv):

@@ -19,6 +19,7 @@ from bayes_gmm.inference import (
     find_relabelling,
     fit_gmm,
     jittered_start_values,
+    membership_probabilities,
     start_values,
 )
 from bayes_gmm.inference._backends import resolve_backend
@@ -89,7 +90,12 @@ def test_relabelling_undoes_random_permutations_of_every_component_variable():
         values = truth[name].to_numpy()
         index = perms.reshape(perms.shape + (1,) * (values.ndim - 3))
         scrambled[name] = truth[name].copy(data=np.take_along_axis(values, index, axis=2))
-    relabelling = find_relabelling(scrambled["means"].to_numpy(), TRUE_MEANS, TRUE_COVS)
+    relabelling = find_relabelling(
+        scrambled["means"].to_numpy(),
+        scrambled["covariances"].to_numpy(),
+        ref_means=TRUE_MEANS,
+        ref_covariances=TRUE_COVS,
+    )
     restored = apply_relabelling(scrambled, relabelling)
     for name in ("means", "weights", "covariances", "unrelated"):
         np.testing.assert_array_equal(restored[name].to_numpy(), truth[name].to_numpy())
@@ -100,7 +106,14 @@ def test_relabelling_undoes_random_permutations_of_every_component_variable():
 
 def test_relabelling_is_identity_when_draws_already_match():
     posterior = _fake_posterior()
-    relabelling = find_relabelling(posterior["means"].to_numpy(), TRUE_MEANS, TRUE_COVS)
+    relabelling = find_relabelling(
+        posterior["means"].to_numpy(),
+        posterior["covariances"].to_numpy(),
+        ref_means=TRUE_MEANS,
+        ref_covariances=TRUE_COVS,
+        weights=posterior["weights"].to_numpy(),
+        ref_weights=TRUE_WEIGHTS,
+    )
     assert relabelling.fraction_relabelled == 0.0 and not relabelling.was_needed
 
 
@@ -143,13 +156,13 @@ def test_fit_gmm_rejects_bad_arguments(three_blobs):
 def small_nuts_fit(three_blobs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 2 x 300 draws: ESS below the warning level
-        return fit_gmm(three_blobs, 3, backend="pymc", draws=300, tune=300, chains=2, random_seed=11)
+        return fit_gmm(three_blobs, 3, draws=300, tune=300, chains=2, random_seed=11)  # nutpie, the default
 
 
 def test_nuts_fit_returns_schema_conforming_inference_data(small_nuts_fit, three_blobs):
     idata = small_nuts_fit
     for group in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
-        assert group in idata.groups()
+        assert group in idata.children
     assert idata.log_likelihood[OBSERVED].dims == ("chain", "draw", "obs_id")
     assert idata.log_likelihood[OBSERVED].shape == (2, 300, len(three_blobs))
     np.testing.assert_array_equal(idata.observed_data[OBSERVED].to_numpy(), three_blobs)
@@ -167,7 +180,7 @@ def test_nuts_fit_returns_schema_conforming_inference_data(small_nuts_fit, three
         "rhat_max_before_relabelling",
     ):
         assert key in idata.attrs
-    assert idata.attrs["method"] == "nuts" and idata.attrs["backend"] == "pymc"
+    assert idata.attrs["method"] == "nuts" and idata.attrs["backend"] == "nutpie"
     # The stored pointwise log-likelihood is the mixture density at each draw's parameters.
     post = idata.posterior.isel(chain=1, draw=17)
     from scipy.stats import multivariate_normal
@@ -178,8 +191,69 @@ def test_nuts_fit_returns_schema_conforming_inference_data(small_nuts_fit, three
         for k in range(3)
     )
     np.testing.assert_allclose(idata.log_likelihood[OBSERVED].isel(chain=1, draw=17), np.log(dens), rtol=1e-9)
-    # WAIC and LOO run on it.
-    assert np.isfinite(az.waic(idata).elpd_waic) and np.isfinite(az.loo(idata).elpd_loo)
+
+
+def test_fit_passes_through_arviz_1(small_nuts_fit, tmp_path):
+    """What an ArviZ 1 user does with a fit: summary, PSIS-LOO, compare, netCDF round trip."""
+    summary = az.summary(small_nuts_fit, var_names=["weights", "means"])
+    assert len(summary) == 3 + 3 * 2 and summary["r_hat"].astype(float).max() < 1.05
+    loo = az.loo(small_nuts_fit)
+    assert np.isfinite(loo.elpd) and loo.n_data_points == small_nuts_fit.observed_data[OBSERVED].shape[0]
+    path = tmp_path / "fit.nc"
+    small_nuts_fit.to_netcdf(path)
+    loaded = az.from_netcdf(path)
+    assert set(loaded.children) == set(small_nuts_fit.children)
+    assert loaded.attrs["covariance_type"] == small_nuts_fit.attrs["covariance_type"]
+    np.testing.assert_array_equal(loaded.posterior["means"], small_nuts_fit.posterior["means"])
+    comparison = az.compare({"fit": small_nuts_fit, "loaded": loaded})
+    assert comparison.loc["fit", "elpd"] == pytest.approx(comparison.loc["loaded", "elpd"])
+    # Functions that take a fit accept what ArviZ loads from disk.
+    np.testing.assert_allclose(
+        membership_probabilities(loaded)["probability"],
+        membership_probabilities(small_nuts_fit)["probability"],
+    )
+
+
+def test_unconstrained_start_matches_pymc_transforms(three_blobs):
+    """The flat start vector handed to nutpie is PyMC's own transformed initial point."""
+    from pymc.initial_point import make_initial_point_fn
+
+    from bayes_gmm.inference._nuts import unconstrained_point_function
+    from bayes_gmm.models import build_model
+
+    for covariance_type in ("full", "spherical"):
+        em = fit_em(three_blobs, 3, covariance_type=covariance_type, random_seed=0)
+        model = build_model(three_blobs, 3, covariance_type=covariance_type)
+        start = jittered_start_values(em, covariance_type, 1, jitter=0.1, rng=np.random.default_rng(1))[0]
+        reference = make_initial_point_fn(
+            model=model, overrides=start, jitter_rvs=set(), return_transformed=True
+        )(0)
+        flat = np.concatenate([np.ravel(reference[model.rvs_to_values[rv].name]) for rv in model.free_RVs])
+        np.testing.assert_allclose(unconstrained_point_function(model)(start), flat, rtol=1e-12)
+
+
+def test_every_nutpie_chain_starts_at_its_own_jittered_em_point(three_blobs):
+    from bayes_gmm.inference._nuts import run_nuts
+    from bayes_gmm.models import build_model
+
+    em = fit_em(three_blobs, 3, covariance_type="diag", random_seed=0)
+    model = build_model(three_blobs, 3, covariance_type="diag")
+
+    def run(seed):
+        starts = []
+
+        def start_sampler(rng):
+            starts.append(jittered_start_values(em, "diag", 1, jitter=0.05, rng=rng)[0])
+            return starts[-1]
+
+        options = dict(backend="nutpie", draws=5, tune=5, chains=3, cores=1, target_accept=0.9)
+        run_nuts(model, start_sampler, random_seed=seed, progressbar=False, **options)
+        return sorted(tuple(start["means"].ravel()) for start in starts)
+
+    first, again = run(7), run(7)
+    assert len(first) == 3 and len(set(first)) == 3  # one start per chain, all different
+    assert first == again  # and the same seed gives the same starts
+    assert np.allclose(np.array(first).reshape(3, 3, 2).mean(0), em.means, atol=0.2)  # near EM, EM labelling
 
 
 def test_nuts_posterior_is_near_the_truth_and_em(small_nuts_fit, three_blobs):
@@ -219,7 +293,7 @@ def test_nutpie_backend_samples_the_fused_likelihood(three_blobs, monkeypatch):
 
 
 def test_same_seed_same_result(three_blobs):
-    kwargs = dict(covariance_type="diag", backend="pymc", draws=50, tune=50, chains=2, random_seed=5)
+    kwargs = dict(covariance_type="diag", draws=50, tune=50, chains=2, random_seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         first = fit_gmm(three_blobs[:120], 2, **kwargs)
@@ -239,7 +313,7 @@ def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_b
     starts[1] = {name: value[swap] for name, value in starts[1].items()}  # chain 1 in another labelling
     with model:
         idata = pm.sample(
-            500,
+            1000,
             tune=500,
             chains=2,
             cores=1,
@@ -251,7 +325,13 @@ def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_b
         )
     names = ["weights", "means", "sigma"]
     before = convergence_diagnostics(idata.posterior, names)["rhat_max"]
-    relabelling = find_relabelling(idata.posterior["means"].to_numpy(), em.means, em_full_covariances(em))
+    posterior = idata.posterior
+    relabelling = find_relabelling(
+        posterior["means"].transpose("chain", "draw", "component", "feature").to_numpy(),
+        posterior["covariances"].transpose("chain", "draw", "component", "feature", "feature_cov").to_numpy(),
+        ref_means=em.means,
+        ref_covariances=em_full_covariances(em),
+    )
     after = convergence_diagnostics(apply_relabelling(idata.posterior, relabelling), names)["rhat_max"]
     assert before > 1.5
     assert after < 1.01

@@ -99,7 +99,7 @@ def test_membership_of_new_points_uses_every_draw(two_clusters):
     _, _, idata = two_clusters
     new = np.array([[-1.0, 0.5], [2.0, -1.0], [10.0, 10.0]])
     membership = membership_probabilities(idata, new, max_draws=50)
-    post = idata.posterior.stack(sample=("chain", "draw"))
+    post = idata.posterior.to_dataset().stack(sample=("chain", "draw"))
     keep = np.linspace(0, post.sizes["sample"] - 1, 50).round().astype(int)
     expected = np.mean(
         [
@@ -139,12 +139,12 @@ def test_co_clustering_is_invariant_to_relabelling_the_draws(two_clusters):
     # Swap the two components' labels in a random half of the draws: membership pools the wrong labels
     # (that is what relabelling prevents), the co-clustering matrix does not care.
     scrambled = idata.copy()
-    post = scrambled.posterior
+    post = scrambled.posterior.to_dataset()
     swap = xr.DataArray(
         np.random.default_rng(0).random((post.sizes["chain"], post.sizes["draw"])) < 0.5,
         dims=("chain", "draw"),
     )
-    scrambled.posterior = post.where(~swap, post.isel(component=[1, 0]).assign_coords(component=[0, 1]))
+    scrambled["posterior"] = post.where(~swap, post.isel(component=[1, 0]).assign_coords(component=[0, 1]))
     np.testing.assert_allclose(co_clustering(scrambled, max_draws=None).values, before.values, atol=1e-10)
     deep = membership_probabilities(scrambled, DEEP_AND_MIDWAY)["probability"].values[0]
     assert deep.max() < 0.9  # pooled over swapped labels the deep point looks uncertain
@@ -181,7 +181,7 @@ def test_em_membership_needs_the_data(two_clusters):
 def test_posterior_log_density_is_the_mean_mixture_density(two_clusters):
     X, _, idata = two_clusters
     points = np.array([[0.0, 0.0], [-4.0, 1.0], [30.0, 0.0]])
-    post = idata.posterior.stack(sample=("chain", "draw"))
+    post = idata.posterior.to_dataset().stack(sample=("chain", "draw"))
     densities = [
         sum(
             post["weights"].values[k, s]
@@ -221,7 +221,7 @@ def test_responsibilities_of_a_synthetic_posterior_match_scipy(covariance_type, 
         "spherical": rng.uniform(0.5, 2.0, size=(chains, draws, k, 1, 1)) * np.eye(n_features),
     }[covariance_type]
     idata = az.from_dict(
-        posterior={"weights": weights, "means": means, "covariances": covariances},
+        {"posterior": {"weights": weights, "means": means, "covariances": covariances}},
         coords={"component": np.arange(k), "feature": [f"x{d}" for d in range(n_features)]},
         dims={
             "weights": ["component"],
@@ -241,7 +241,9 @@ def test_responsibilities_of_a_synthetic_posterior_match_scipy(covariance_type, 
 def test_dataframe_points_are_matched_by_column_name(two_clusters):
     X, _, idata = two_clusters
     named = idata.copy()
-    named.posterior = named.posterior.assign_coords(feature=["a", "b"], feature_cov=["a", "b"])
+    named["posterior"] = named.posterior.to_dataset().assign_coords(
+        feature=["a", "b"], feature_cov=["a", "b"]
+    )
     frame = pd.DataFrame(X[:10], columns=["a", "b"])
     in_order = membership_probabilities(named, frame)["probability"].values
     swapped = membership_probabilities(named, frame[["b", "a"]])["probability"].values

@@ -10,7 +10,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import arviz as az
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,8 +61,8 @@ def data_1d() -> np.ndarray:
     return np.concatenate([rng.normal(-2.0, 0.5, 60), rng.normal(3.0, 1.0, 90)])[:, None]
 
 
-def synthetic_posterior(X, weights, means, covariances, features) -> az.InferenceData:
-    """InferenceData shaped like fit_gmm's, from given draws (chain, draw, ...), without sampling."""
+def synthetic_posterior(X, weights, means, covariances, features) -> xr.DataTree:
+    """A DataTree shaped like fit_gmm's, from given draws (chain, draw, ...), without sampling."""
     n_chains, n_draws, n_components = np.shape(weights)
     coords = {
         "chain": np.arange(n_chains),
@@ -87,7 +86,7 @@ def synthetic_posterior(X, weights, means, covariances, features) -> az.Inferenc
         {"obs": (("obs_id", "feature"), np.asarray(X, dtype=float))},
         coords={"obs_id": np.arange(len(X)), "feature": list(features)},
     )
-    return az.InferenceData(posterior=posterior, observed_data=observed)
+    return xr.DataTree.from_dict({"posterior": posterior, "observed_data": observed})
 
 
 @pytest.fixture(scope="module")

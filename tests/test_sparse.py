@@ -31,7 +31,8 @@ def test_occupied_components_frequency_matches_probability():
 def test_n_clusters_distribution_counts_draws():
     counts = np.array([[3, 3, 4, 3], [2, 3, 3, 3]])
     idata = az.from_dict(
-        posterior={"n_clusters": counts, "weights": np.full((2, 4, 5), 0.2)}, dims={"weights": ["component"]}
+        {"posterior": {"n_clusters": counts, "weights": np.full((2, 4, 5), 0.2)}},
+        dims={"weights": ["component"]},
     )
     pmf = n_clusters_distribution(idata)
     assert list(pmf.index) == [1, 2, 3, 4, 5]
@@ -39,7 +40,9 @@ def test_n_clusters_distribution_counts_draws():
 
 
 def test_n_clusters_distribution_needs_a_sparse_fit():
-    idata = az.from_dict(posterior={"weights": np.full((1, 2, 3), 1 / 3)}, dims={"weights": ["component"]})
+    idata = az.from_dict(
+        {"posterior": {"weights": np.full((1, 2, 3), 1 / 3)}}, dims={"weights": ["component"]}
+    )
     with pytest.raises(ValueError, match="fit_sparse_gmm"):
         n_clusters_distribution(idata)
 

@@ -60,7 +60,7 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         From :func:`bayes_gmm.inference.fit_gmm`.
     parameters : pandas.DataFrame
         The parameter summary table (ArviZ ``summary``) to print.

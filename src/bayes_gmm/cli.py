@@ -40,7 +40,7 @@ from bayes_gmm.inference import (
     membership_probabilities,
     select_k,
 )
-from bayes_gmm.inference._arviz import attach_group, loo, parameter_summary, to_netcdf
+from bayes_gmm.inference._arviz import has_group, loo, parameter_summary, set_group, to_netcdf
 
 
 class CLIError(Exception):
@@ -131,7 +131,7 @@ def _cmd_fit(args) -> int:
         _write_csv(out / "assignments.csv", _assignments_table(table, membership))
         if args.method != "em":
             written += [out / "posterior.nc", out / "compare_em.csv"]
-            attach_group(fit, "membership", membership)
+            set_group(fit, "membership", membership)
             with atomic_path(out / "posterior.nc") as tmp:
                 to_netcdf(fit, tmp)
             _write_csv(out / "compare_em.csv", comparison)
@@ -200,7 +200,7 @@ def _parse_components(text: str) -> list[int]:
 
 
 def _loo_or_none(idata):
-    return loo(idata) if "log_likelihood" in idata.groups() else None
+    return loo(idata) if has_group(idata, "log_likelihood") else None
 
 
 def _assignments_table(table: pd.DataFrame, membership) -> pd.DataFrame:
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit a Gaussian mixture to a CSV file or the bundled demo data",
         description="Fit a Gaussian mixture. With --out DIR writes summary.txt, assignments.csv (per-point "
-        "membership probabilities), and for Bayesian methods posterior.nc (ArviZ InferenceData, "
+        "membership probabilities), and for Bayesian methods posterior.nc (xarray DataTree for ArviZ 1, "
         "az.from_netcdf) and compare_em.csv, plus PNG plots in DIR/plots.",
     )
     _add_data_options(fit)

@@ -2,7 +2,7 @@
 densities, the choice of the number of components, KMeans against a GMM, and pair plots.
 
 Every ``plot_*`` function takes an EM fit (:class:`~bayes_gmm.em_baseline.EMResult`, with the data `X`)
-or a Bayesian fit (ArviZ ``InferenceData`` from :func:`bayes_gmm.inference.fit_gmm`, which stores its
+or a Bayesian fit (``xarray.DataTree`` from :func:`bayes_gmm.inference.fit_gmm`, which stores its
 data), draws on the Axes it is given (on a new figure when none is), and returns what it drew. Component
 ``k`` has the same colour in every figure: the Okabe-Ito palette, which stays distinguishable with the
 common colour-vision deficiencies. Only matplotlib's object API is used; nothing is closed or shown.
@@ -161,7 +161,7 @@ def _mixture(fit, X, *, func: str) -> _Mixture:
     posterior = getattr(fit, "posterior", None)
     if posterior is None or any(name not in posterior for name in _POSTERIOR_VARS):
         raise TypeError(
-            f"fit must be an EMResult (from bayes_gmm.em_baseline.fit_em) or an InferenceData whose "
+            f"fit must be an EMResult (from bayes_gmm.em_baseline.fit_em) or a DataTree whose "
             f"posterior has {', '.join(_POSTERIOR_VARS)} (from bayes_gmm.inference.fit_gmm); got "
             f"{type(fit).__name__}. Fit the data first, e.g. {func}(fit_em(X, 3), X)."
         )
@@ -410,7 +410,7 @@ def plot_clusters(
 
     Parameters
     ----------
-    fit : EMResult or arviz.InferenceData
+    fit : EMResult or xarray.DataTree
         An EM fit (:func:`bayes_gmm.em_baseline.fit_em`) or a Bayesian fit
         (:func:`bayes_gmm.inference.fit_gmm`).
     X : array-like of shape (n_samples, n_features), optional
@@ -455,7 +455,7 @@ def plot_clusters(
         if mix.source == "em":
             raise ValueError(
                 "em overlays an EM fit on a Bayesian fit, but fit is already an EMResult. Pass the "
-                "InferenceData as fit, or leave em=None."
+                "DataTree as fit, or leave em=None."
             )
         if em.n_features != mix.n_features or em.n_components != mix.n_components:
             raise ValueError(
@@ -508,7 +508,7 @@ def plot_membership_uncertainty(
 
     Parameters
     ----------
-    fit : EMResult or arviz.InferenceData
+    fit : EMResult or xarray.DataTree
     X : array-like of shape (n_samples, n_features), optional
         Required for an EM fit; by default the stored data of a Bayesian fit.
     ax : matplotlib.axes.Axes, optional
@@ -645,7 +645,7 @@ def plot_density(
 
     Parameters
     ----------
-    fit : EMResult or arviz.InferenceData
+    fit : EMResult or xarray.DataTree
     X : array-like of shape (n_samples, n_features), optional
         Required for an EM fit; by default the stored data of a Bayesian fit.
     ax : matplotlib.axes.Axes, optional
@@ -1120,7 +1120,7 @@ def plot_pairs(
 
     Parameters
     ----------
-    fit : EMResult or arviz.InferenceData
+    fit : EMResult or xarray.DataTree
     X : array-like of shape (n_samples, n_features), optional
         Required for an EM fit; by default the stored data of a Bayesian fit.
     fig : matplotlib.figure.Figure, optional

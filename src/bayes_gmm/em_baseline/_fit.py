@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 
@@ -32,6 +33,11 @@ from bayes_gmm.em_baseline._mstep import (
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
 
+#: With ``init="kmeans"``, this many candidate starts are screened per start that runs to convergence ...
+SCREENED_PER_RUN = 4
+#: ... each by at most this many EM updates (the emEM strategy of Biernacki, Celeux & Govaert 2003).
+SCREENING_ITERATIONS = 10
+
 
 def fit_em(
     X,
@@ -52,6 +58,9 @@ def fit_em(
     Each EM iteration is one fused pass over the data (compiled with numba, parallel over chunks of
     samples) that computes the responsibilities and the M-step's sufficient statistics together.
 
+    EM ends at a local maximum that depends on its start: `n_init` starts run to convergence and the best
+    is returned. The default starts are chosen to differ (see Notes).
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
@@ -62,10 +71,13 @@ def fit_em(
         "full": one unrestricted covariance per component; "tied": one covariance shared by all;
         "diag": per-component diagonal covariances; "spherical": one variance per component.
     init : {"kmeans", "kmeans++", "random"}, default "kmeans"
-        How each start is made: hard assignments from Lloyd's k-means started at k-means++ seeds,
-        hard assignments to the nearest k-means++ seed, or random responsibilities.
+        How the starts are made. "kmeans": one k-means start plus screened k-means++ starts (see
+        Notes). "kmeans++": hard assignments to the nearest k-means++ seed. "random": random
+        responsibilities.
     n_init : int, default 5
-        Number of starts; the fit with the highest final log-likelihood is returned.
+        Number of starts run to convergence; the fit with the highest final log-likelihood (collapsed
+        fits last, see Notes) is returned. With ``init="kmeans"``, ``4 * n_init - 1`` further starts are
+        screened to choose ``n_init - 1`` of them.
     max_iter : int, default 1000
         Maximum number of EM updates per start.
     tol : float, default 1e-6
@@ -78,7 +90,8 @@ def fit_em(
     initial_resp : array-like of shape (n_samples, n_components), optional
         Start from these responsibilities (rows are normalised to sum to one). Needs ``n_init=1``.
     random_seed : int, numpy.random.Generator or None
-        Seed for the starts; the same seed gives the same fit.
+        Seed for the starts; the same seed gives the same fit. Start ``i`` draws from the ``i``-th
+        generator spawned from it, so the k-means start (the first) is the same for every `n_init`.
 
     Returns
     -------
@@ -93,6 +106,33 @@ def fit_em(
     -----
     bayes_gmm.exceptions.ConvergenceWarning
         If the best start did not converge within `max_iter`.
+
+    Notes
+    -----
+    Restarts. With the default ``init="kmeans"`` the starts differ by design (the "emEM" strategy of
+    [1]_). The first is Lloyd's k-means from k-means++ seeds, run to convergence as before. Then
+    ``4 * n_init - 1`` candidate starts, each the partition of the data to the nearest of a fresh
+    k-means++ seeding, are screened by at most 10 EM updates each, and the ``n_init - 1`` candidates with
+    the highest log-likelihood after screening continue to convergence (their screening updates count
+    towards `max_iter` and appear in the log-likelihood history). Lloyd's k-means from different seeds
+    mostly ends in the same partition, so plain k-means restarts would all find the same maximum; the
+    k-means++ starts are diverse, and the screening spends the long runs on the promising ones. The result
+    is never worse than the k-means start alone (``n_init=1``, which runs only that start; the exception
+    is a collapsed k-means fit, below). ``init="kmeans++"`` and ``init="random"`` run each of their
+    `n_init` starts to convergence, without screening.
+
+    Collapsed components. A fit in which some component's covariance is, in some direction, at most
+    ``2 * reg_covar`` (the component sits on a lower-dimensional set of points, such as repeated values,
+    and the regularisation rather than the data sets its spread) has a spuriously high likelihood. When
+    choosing between starts, such fits rank below every fit without a collapsed component; they are
+    returned only when every start collapses (data with duplicated points, say). This applies to the
+    screening and to the final choice.
+
+    References
+    ----------
+    .. [1] C. Biernacki, G. Celeux and G. Govaert (2003), "Choosing starting values for the EM algorithm
+       for getting the highest likelihood in multivariate Gaussian mixture models", *Computational
+       Statistics & Data Analysis* 41, 561-575.
     """
     n_components = check_n_components(n_components)
     covariance_type = check_covariance_type(covariance_type)
@@ -116,26 +156,35 @@ def fit_em(
         resp = _check_initial_resp(initial_resp, X.shape[0], n_components)
         start_params = [parameters_from_responsibilities(X, resp, reg_covar, covariance_type)]
     else:
-        rngs = _spawn_generators(random_seed, n_init)
+        screened = init == "kmeans" and n_init > 1
+        rngs = _spawn_generators(random_seed, SCREENED_PER_RUN * n_init if screened else n_init)
+        kinds = [init] + ["kmeans++" if screened else init] * (len(rngs) - 1)
         start_params = (
             parameters_from_responsibilities(
-                X, initial_responsibilities(X, n_components, init, rng), reg_covar, covariance_type
+                X, initial_responsibilities(X, n_components, kind, rng), reg_covar, covariance_type
             )
-            for rng in rngs
+            for kind, rng in zip(kinds, rngs, strict=True)
         )
 
-    best, failures, n_starts = None, [], 0
+    best, failures = None, []
+    n_starts = 1 if warm_start else len(rngs)
+    run = {"covariance_type": covariance_type, "tol": tol, "reg_covar": reg_covar}
     # The loop's only BLAS calls are on K tiny D x D matrices; a multi-threaded BLAS left spinning after
     # each of them starves numba's worker threads (measured: 100x slower per iteration on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
-        for params in start_params:
-            n_starts += 1
+        if warm_start or not screened:
+            runs = ((params, max_iter) for params in start_params)
+        else:
+            runs = _screened_starts(X, start_params, n_init, max_iter, run, failures)
+        for params, budget in runs:
             try:
-                result = _run_em(X, *params, covariance_type, max_iter, tol, reg_covar)
+                result = _run_em(X, *params, max_iter=budget, **run)
             except IllConditionedCovarianceError as exc:
                 failures.append(exc)
                 continue
-            if best is None or result.log_likelihood > best.log_likelihood:
+            if isinstance(params, _Screened):
+                result = params.continued_by(result)
+            if best is None or _rank(result, reg_covar) > _rank(best, reg_covar):
                 best = result
     if best is None:
         raise IllConditionedCovarianceError(f"EM failed on all {len(failures)} start(s): {failures[0]}")
@@ -154,6 +203,79 @@ def fit_em(
             stacklevel=2,
         )
     return best
+
+
+def _collapsed(covariances, covariance_type, reg_covar) -> bool:
+    """Whether some component's covariance is at most ``2 * reg_covar`` in some direction."""
+    covariances = np.asarray(covariances)
+    if covariance_type in ("full", "tied"):
+        smallest = np.linalg.eigvalsh(covariances).min()
+    else:  # diagonal or spherical: the variances themselves
+        smallest = covariances.min()
+    return bool(smallest <= 2.0 * reg_covar)
+
+
+def _rank(result, reg_covar):
+    # Fits without a collapsed component first, then by log-likelihood.
+    return (not _collapsed(result.covariances, result.covariance_type, reg_covar), result.log_likelihood)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Screened:
+    """A screened start: its parameters after screening, and the screening run's history."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    history: np.ndarray
+    n_iter: int
+    converged: bool
+
+    def __iter__(self):  # unpacks as (weights, means, covariances), like any start
+        return iter((self.weights, self.means, self.covariances))
+
+    def continued_by(self, result: EMResult) -> EMResult:
+        """`result` (the run continued from this start) with the screening updates prepended."""
+        return dataclasses.replace(
+            result,
+            log_likelihood_history=np.concatenate([self.history, result.log_likelihood_history[1:]]),
+            n_iter=self.n_iter + result.n_iter,
+            converged=self.converged or result.converged,
+        )
+
+
+def _screened_starts(X, start_params, n_init, max_iter, run, failures):
+    """emEM: yield (start, max_iter left) for the k-means start and the best n_init - 1 screened starts.
+
+    The first of `start_params` (the k-means start) is yielded as it is, with the whole `max_iter`; each
+    of the others is run for at most ``SCREENING_ITERATIONS`` updates, and the ``n_init - 1`` best after
+    that (see :func:`_rank`) are yielded as :class:`_Screened` starts with the iterations they have left.
+    Only their parameters are kept, not the per-sample arrays of every screening run.
+    """
+    start_params = iter(start_params)
+    yield next(start_params), max_iter
+    screening_iter = min(SCREENING_ITERATIONS, max_iter)
+    kept = []
+    for order, params in enumerate(start_params):
+        try:
+            result = _run_em(X, *params, max_iter=screening_iter, **run)
+        except IllConditionedCovarianceError as exc:
+            failures.append(exc)
+            continue
+        screened = _Screened(
+            result.weights,
+            result.means,
+            result.covariances,
+            result.log_likelihood_history,
+            result.n_iter,
+            result.converged,
+        )
+        # Ties go to the earlier start (-order), so the choice never depends on the sort's details.
+        kept.append((_rank(result, run["reg_covar"]), -order, screened))
+        kept = sorted(kept, key=lambda item: item[:2], reverse=True)[: n_init - 1]
+    for _, _, screened in kept:
+        # A start that converged while screening is only evaluated (no update) and keeps its history.
+        yield screened, 0 if screened.converged else max_iter - screened.n_iter
 
 
 def _spawn_generators(random_seed, n):

@@ -8,17 +8,14 @@ import os
 
 from threadpoolctl import threadpool_limits
 
-#: Every NUTS back end bayes-gmm can drive; "pymc" is always installed.
-NUTS_BACKENDS = ("pymc", "numpyro", "nutpie")
-#: Order in which ``backend="auto"`` picks an installed back end, fastest first in wall time as measured by
-#: benchmarks/nuts_vs_naive.py (999 x 2, 3 components, 4 chains x 2000; 2 cores, one run, quiet machine):
-#: PyMC's sampler and nutpie both run our fused likelihood Op (nutpie compiled by numba). nutpie samples
-#: 5.5x faster (3.3 s vs 18.2 s) but compiles for ~30 s on every fit (numba cannot cache its entry point),
-#: so its wall time is longer (36.6 s vs 24.4 s) for a fit of this size; numpyro must use the plain
-#: PyTensor graph (59.4 s). PyMC comes first; pass backend="nutpie" for long runs or many draws.
-AUTO_PREFERENCE = ("pymc", "numpyro", "nutpie")
+#: Every NUTS back end bayes-gmm can drive; nutpie and PyMC's own sampler are always installed.
+NUTS_BACKENDS = ("nutpie", "pymc", "numpyro")
+#: Order in which ``backend="auto"`` picks an installed back end, fastest first. nutpie runs the fused
+#: likelihood compiled by numba (cached across processes by PyTensor) and samples several times faster than
+#: PyMC's Python NUTS loop (benchmarks/nuts_vs_naive.py); numpyro must use the plain PyTensor graph.
+AUTO_PREFERENCE = ("nutpie", "pymc", "numpyro")
 _MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
-_EXTRA = {"numpyro": "numpyro", "nutpie": "nutpie"}
+_EXTRA = {"numpyro": "numpyro"}
 
 
 def available_backends() -> list[str]:

@@ -17,7 +17,7 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         A fit from :func:`bayes_gmm.inference.fit_gmm`.
     em : EMResult
         The EM fit of the same data and number of components.

@@ -22,7 +22,7 @@ from bayes_gmm._version import __version__
 from bayes_gmm.em_baseline import EMResult, fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._advi import ADVI_METHODS, run_advi
-from bayes_gmm.inference._arviz import attach_group, convergence_diagnostics
+from bayes_gmm.inference._arviz import convergence_diagnostics, group_dataset, has_group, set_group
 from bayes_gmm.inference._backends import resolve_backend
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
@@ -62,14 +62,15 @@ def fit_gmm(
     random_seed=None,
     progressbar: bool = False,
 ):
-    """Fit a Bayesian Gaussian mixture by NUTS or ADVI and return ArviZ InferenceData.
+    """Fit a Bayesian Gaussian mixture by NUTS or ADVI and return an ``xarray.DataTree``.
 
     The model is :func:`bayes_gmm.models.build_model` (assignments marginalised out). Chains start at
     the EM solution (fitted here unless `em` is given), jittered, so they begin in the EM labelling near
-    the mode. Afterwards every draw is relabelled to the EM labelling by optimal matching of the
-    component means (Hungarian algorithm on Mahalanobis distances); R-hat, ESS and divergences are
-    computed after relabelling and a :class:`~bayes_gmm.exceptions.ConvergenceWarning` is raised when
-    R-hat > 1.01, the bulk or tail ESS is below 100 per chain, or any transition diverged.
+    the mode. Afterwards every draw is relabelled to the EM labelling by optimal matching of whole
+    components (Hungarian algorithm on the KL divergence from each drawn Gaussian, mean and covariance,
+    to each EM Gaussian, plus the KL divergence of the weights), so components that share a centre are
+    told apart by their spread; R-hat, ESS and divergences are computed after relabelling and a
+    :class:`~bayes_gmm.exceptions.ConvergenceWarning` is raised when R-hat > 1.01, the bulk or tail ESS is below 100 per chain, or any transition diverged.
 
     Parameters
     ----------
@@ -78,9 +79,11 @@ def fit_gmm(
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
     method : {"nuts", "advi", "fullrank_advi"}, default "nuts"
         NUTS (MCMC) or automatic differentiation variational inference, mean-field or full-rank.
-    backend : {"auto", "pymc", "numpyro", "nutpie"}, default "auto"
-        NUTS implementation; "auto" runs the fastest installed (see ``bayes_gmm.inference.AUTO_PREFERENCE``).
-        The one that ran is in ``idata.attrs["backend"]``.
+    backend : {"auto", "nutpie", "pymc", "numpyro"}, default "auto"
+        NUTS implementation; "auto" runs the fastest installed, nutpie (see
+        ``bayes_gmm.inference.AUTO_PREFERENCE``). The one that ran is in ``idata.attrs["backend"]``. nutpie
+        compiles the model once per process and shape (covariance type, number of components and
+        features); later fits of the same shape in the same process reuse that compilation.
     draws, tune, chains : int
         NUTS draws kept per chain, tuning steps per chain, number of chains. For ADVI, `draws` draws are
         taken from the fitted approximation (one chain).
@@ -111,12 +114,12 @@ def fit_gmm(
 
     Returns
     -------
-    arviz.InferenceData
+    xarray.DataTree
         Groups ``posterior`` (relabelled), ``sample_stats``, ``log_likelihood`` (variable ``obs``, one value
         per observation), ``observed_data``; ``attrs`` with method, backend, n_components, covariance_type,
         bayes_gmm_version, relabelled_fraction, rhat_max (and rhat_max_before_relabelling), ess_bulk_min,
-        ess_tail_min, n_divergences, sampling_time_s, and for ADVI advi_converged, advi_iterations and
-        elbo_final.
+        ess_tail_min, n_divergences, sampling_time_s (compiling and sampling), compile_time_s (nutpie), and
+        for ADVI advi_converged, advi_iterations and elbo_final.
     """
     feature_source = X
     n_components = check_n_components(n_components)
@@ -155,8 +158,9 @@ def fit_gmm(
         priors=priors,
         likelihood=likelihood,
     )
-    n_runs = chains if method == "nuts" else check_positive_int(advi_restarts, "advi_restarts")
-    starts = jittered_start_values(em, covariance_type, n_runs, jitter=jitter, rng=rng)
+
+    def start_sampler(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return jittered_start_values(em, covariance_type, 1, jitter=jitter, rng=rng)[0]
 
     started = time.perf_counter()
     attrs = {
@@ -169,7 +173,7 @@ def fit_gmm(
         cores = min(chains, _cpu_count()) if cores is None else check_positive_int(cores, "cores")
         idata = run_nuts(
             model,
-            starts,
+            start_sampler,
             backend=backend,
             draws=draws,
             tune=tune,
@@ -188,9 +192,10 @@ def fit_gmm(
                 X, n_components, covariance_type=covariance_type, priors=priors, minibatch_size=minibatch_size
             )
         )
+        n_runs = check_positive_int(advi_restarts, "advi_restarts")
         best, _ = run_advi(
             fit_model,
-            starts,
+            [start_sampler(rng) for _ in range(n_runs)],
             method=method,
             max_iter=check_positive_int(advi_max_iter, "advi_max_iter"),
             tolerance=check_nonnegative_float(advi_tolerance, "advi_tolerance"),
@@ -199,7 +204,7 @@ def fit_gmm(
             progressbar=progressbar,
         )
         idata = best.approximation.sample(draws, random_seed=int(seeds[3]))
-        idata.add_groups(sample_stats=xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
+        set_group(idata, "sample_stats", xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
         attrs.update(
             advi_converged=int(best.converged),
             advi_iterations=len(best.loss_history),
@@ -214,16 +219,20 @@ def fit_gmm(
         if idata.posterior.sizes["chain"] > 1
         else None
     )
+    posterior = idata.posterior
     relabelling = find_relabelling(
-        idata.posterior["means"].transpose("chain", "draw", "component", "feature").to_numpy(),
-        np.asarray(em.means),
-        em_full_covariances(em),
+        posterior["means"].transpose("chain", "draw", "component", "feature").to_numpy(),
+        posterior["covariances"].transpose("chain", "draw", "component", "feature", "feature_cov").to_numpy(),
+        ref_means=np.asarray(em.means),
+        ref_covariances=em_full_covariances(em),
+        weights=posterior["weights"].transpose("chain", "draw", "component").to_numpy(),
+        ref_weights=np.asarray(em.weights),
     )
-    idata.posterior = apply_relabelling(idata.posterior, relabelling)
+    set_group(idata, "posterior", apply_relabelling(group_dataset(idata, "posterior"), relabelling))
     attrs["relabelled_fraction"] = relabelling.fraction_relabelled
 
     _add_log_likelihood(idata, model, log_likelihood)
-    if "diverging" in idata.get("sample_stats", {}):
+    if has_group(idata, "sample_stats") and "diverging" in idata.sample_stats:
         attrs["n_divergences"] = int(idata.sample_stats["diverging"].sum())
     if before is not None:
         after = convergence_diagnostics(idata.posterior, DIAGNOSED_VARS)
@@ -243,7 +252,7 @@ def _set_observed_data(idata, model) -> None:
         {OBSERVED: (("obs_id", "feature"), model[DATA].get_value())},
         coords={"obs_id": np.asarray(model.coords["obs_id"]), "feature": list(model.coords["feature"])},
     )
-    attach_group(idata, "observed_data", observed)
+    set_group(idata, "observed_data", observed)
 
 
 def _add_log_likelihood(idata, model, requested: bool | None) -> None:

@@ -18,6 +18,7 @@ from bayes_gmm._gaussian import LOG_2PI
 from bayes_gmm._validation import check_data, check_positive_int
 from bayes_gmm.em_baseline import EMResult
 from bayes_gmm.exceptions import IllConditionedCovarianceError
+from bayes_gmm.inference._arviz import has_group
 from bayes_gmm.inference._partition import (
     PartitionEstimate,
     candidate_partitions,
@@ -35,7 +36,7 @@ def draw_responsibilities(idata, X=None, *, max_draws: int | None = None) -> np.
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         A fit from :func:`bayes_gmm.inference.fit_gmm` (posterior variables ``weights``, ``means`` and
         ``covariances``, already relabelled).
     X : array-like of shape (n_samples, n_features), optional
@@ -115,7 +116,7 @@ def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.nd
 
     Parameters
     ----------
-    fit : arviz.InferenceData or EMResult
+    fit : xarray.DataTree or EMResult
     X : array-like of shape (n_samples, n_features), optional
         Default: the training data stored in `fit` (required for an EM fit).
     max_draws : int, optional
@@ -146,7 +147,7 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
 
     Parameters
     ----------
-    fit : arviz.InferenceData or EMResult
+    fit : xarray.DataTree or EMResult
         A Bayesian fit from :func:`bayes_gmm.inference.fit_gmm`, or an EM fit from
         :func:`bayes_gmm.em_baseline.fit_em` (then there are no intervals: EM gives one point estimate).
     X : array-like of shape (n_samples, n_features), optional
@@ -229,7 +230,7 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
 
     Parameters
     ----------
-    fit : arviz.InferenceData or EMResult
+    fit : xarray.DataTree or EMResult
     X : array-like of shape (n_samples, n_features), optional
         Default: the training data stored in `fit` (required for an EM fit).
     max_draws : int or None, default 1000
@@ -273,7 +274,7 @@ def points_for_fit(idata, X, *, func: str) -> np.ndarray:
     """
     feature_names = [str(f) for f in idata.posterior["feature"].to_numpy()]
     if X is None:
-        if "observed_data" not in idata.groups() or OBSERVED not in idata.observed_data:
+        if not has_group(idata, "observed_data") or OBSERVED not in idata.observed_data:
             raise ValueError(f"the fit has no observed_data; pass the points as X, e.g. {func}(idata, X).")
         return np.asarray(idata.observed_data[OBSERVED].to_numpy(), dtype=float)
     columns = getattr(X, "columns", None)
@@ -304,7 +305,7 @@ def posterior_partition(
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         A fit from :func:`bayes_gmm.inference.fit_gmm`.
     X : array-like, optional
         Points to partition; default the training data.

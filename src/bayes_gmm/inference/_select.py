@@ -44,7 +44,7 @@ class KSelection:
         ``"icl"`` by their minimum.
     comparison : pandas.DataFrame
         ArviZ's ``compare`` table (PSIS-LOO), rows named ``"k=<k>"``.
-    fits : dict of int to arviz.InferenceData
+    fits : dict of int to xarray.DataTree
         The Bayesian fit for each k.
     em_fits : dict of int to EMResult
         The EM fit for each k (also the start and relabelling reference of the Bayesian fit).
@@ -159,7 +159,7 @@ def select_k(
         table[f"dse_{criterion}"] = [
             _difference_se(pointwise[criterion][k], pointwise[criterion][best]) for k in ks
         ]
-    comparison = compare({f"k={k}": fits[k] for k in ks}, ic="loo")
+    comparison = compare({f"k={k}": fits[k] for k in ks})
     table["loo_rank"] = [int(comparison.loc[f"k={k}", "rank"]) for k in ks]
     table["loo_weight"] = [float(comparison.loc[f"k={k}", "weight"]) for k in ks]
     picks = {criterion: _pick_within_one_se(table, criterion) for criterion in ("waic", "loo")}

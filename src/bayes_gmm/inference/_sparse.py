@@ -66,7 +66,7 @@ def fit_sparse_gmm(
 
     Returns
     -------
-    arviz.InferenceData
+    xarray.DataTree
         The fit, as from :func:`fit_gmm`, with ``posterior["n_clusters"]`` (chain, draw): the number of
         non-empty components in an allocation drawn from that draw's responsibilities. ``attrs`` add
         ``sparse_concentration`` and ``n_clusters_rhat``. Summarise it with
@@ -153,7 +153,7 @@ def n_clusters_distribution(idata) -> pd.Series:
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         A fit from :func:`fit_sparse_gmm` (its posterior has ``n_clusters``).
 
     Raises

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pymc as pm
@@ -27,6 +28,15 @@ DATA = "X"
 FEATURE_COV = "feature_cov"
 #: Dimension of the packed lower-triangular Cholesky entries of ``chol_cov``.
 PACKED = "packed_tril"
+#: Data container with the data mean, subtracted inside the likelihood (see ``make_mixture_logp``).
+CENTER = "X_center"
+#: Data container names of the prior hyper-parameters, by ``GMMPriors`` field.
+PRIOR_DATA = {
+    "weights_concentration": "prior_weights_concentration",
+    "means_loc": "prior_means_loc",
+    "means_scale": "prior_means_scale",
+    "sd_scale": "prior_sd_scale",
+}
 
 
 def _full_covariance(priors: GMMPriors, n_components: int, n_features: int):
@@ -56,7 +66,7 @@ def _diag_covariance(priors: GMMPriors, n_components: int, n_features: int):
 
 
 def _spherical_covariance(priors: GMMPriors, n_components: int, n_features: int):
-    scale = float(np.sqrt(np.mean(np.square(priors.sd_scale))))
+    scale = pt.sqrt(pt.mean(pt.square(priors.sd_scale)))
     sigma = pm.HalfNormal("sigma", sigma=scale, dims="component")
     per_feature = pt.broadcast_to(sigma[:, None], (n_components, n_features))
     return per_feature, "diagonal", _diag_to_cholesky(per_feature)
@@ -66,7 +76,8 @@ def _diag_to_cholesky(sd):
     return sd[..., :, None] * pt.eye(sd.shape[-1])
 
 
-#: covariance_type -> function(priors, K, D) returning (likelihood scale, its structure, (K, D, D) Cholesky).
+#: covariance_type -> function(priors, K, D) returning (likelihood scale, its structure, (K, D, D) Cholesky);
+#: the priors' arrays are the model's ``pm.Data`` containers (see :data:`PRIOR_DATA`).
 COVARIANCE_PRIORS: dict[str, Callable] = {
     "full": _full_covariance,
     "tied": _tied_covariance,
@@ -146,7 +157,6 @@ def build_model(
         PACKED: np.arange(n_features * (n_features + 1) // 2),
         "obs_id": np.arange(n_samples),
     }
-    center = X.mean(axis=0)
     with pm.Model(coords=coords) as model:
         if minibatch_size is None:
             data = pm.Data(DATA, X, dims=("obs_id", "feature"))
@@ -160,6 +170,12 @@ def build_model(
                 )
             data = pm.Minibatch(X, batch_size=batch)  # reseeded by pm.fit(random_seed=...)
             observed_kwargs = {"total_size": n_samples}
+        # Everything that depends on the data is a data container, not a constant of the graph, so that a
+        # compiled model serves any data of the same shape (nutpie swaps the containers' values).
+        center = pm.Data(CENTER, X.mean(axis=0))
+        priors = replace(
+            priors, **{field: pm.Data(name, getattr(priors, field)) for field, name in PRIOR_DATA.items()}
+        )
         weights = pm.Dirichlet("weights", a=priors.weights_concentration, dims="component")
         means = pm.Normal(
             "means", mu=priors.means_loc, sigma=priors.means_scale, dims=("component", "feature")
@@ -180,10 +196,6 @@ def build_model(
             observed=data,
             **observed_kwargs,
         )
-    model.bayes_gmm_info = {
-        "n_components": n_components,
-        "covariance_type": covariance_type,
-        "priors": priors,
-        "n_samples": n_samples,
-    }
+    # Two models with equal structure keys differ only in the values of their data containers.
+    model.bayes_gmm_structure = (covariance_type, n_components, n_features, likelihood, priors.lkj_eta)
     return model

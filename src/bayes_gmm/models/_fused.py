@@ -74,9 +74,15 @@ def _diagonal_precision(sd):
 
 
 @numba.njit(cache=True)
+def _floored(weights):
+    # Softmax weights are positive; the floor only guards an underflow to exactly 0 (log -> -708, not -inf,
+    # and R_k / w_k -> 0 / tiny = 0, not NaN). The value and the gradient both use this one floor.
+    return np.maximum(weights, _TINY)
+
+
+@numba.njit(cache=True)
 def _statistics(x, weights, means, prec, log_det, full_scatter, sample_weight, pointwise):
-    # Softmax weights are positive; the floor only guards an underflow to exactly 0 (log -> -708, not -inf).
-    log_weights = np.log(np.maximum(weights, _TINY))
+    log_weights = np.log(_floored(weights))
     return serial_fused_estep_statistics(
         np.ascontiguousarray(x.T),
         np.ascontiguousarray(means),
@@ -149,7 +155,7 @@ def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
                 for m in range(n):
                     grad_chol[j, a, b] += product[a, m] * prec[k, m, b]
             grad_chol[j, a, a] -= nk[k] / chol[j, a, a]
-    return nk / weights, grad_means, grad_chol
+    return nk / _floored(weights), grad_means, grad_chol
 
 
 @numba.njit(cache=True)
@@ -162,7 +168,7 @@ def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
     for k in range(sd.shape[0]):
         for d in range(sd.shape[1]):
             grad_sd[k, d] = (sxx[k, d, d] / variance[k, d] - nk[k]) / sd[k, d]
-    return nk / weights, sx / variance, grad_sd
+    return nk / _floored(weights), sx / variance, grad_sd
 
 
 #: structure -> (pointwise log-likelihood, its gradient); the same functions run in ``perform`` and numba mode.
@@ -187,11 +193,11 @@ class MixtureLogp(Op):
     def perform(self, node, inputs, output_storage):
         output_storage[0][0] = _IMPLEMENTATIONS[self.structure][0](*inputs)
 
-    def infer_shape(self, fgraph, node, shapes):
+    def infer_shape(self, node, shapes):
         return [(shapes[0][0],)]
 
-    def L_op(self, inputs, outputs, output_grads):
-        grads = MixtureLogpGrad(self.structure)(*inputs, output_grads[0])
+    def pullback(self, inputs, outputs, cotangents):
+        grads = MixtureLogpGrad(self.structure)(*inputs, cotangents[0])
         return [grad_not_implemented(self, 0, inputs[0]), *grads]
 
 
@@ -212,22 +218,36 @@ class MixtureLogpGrad(Op):
         for storage, value in zip(output_storage, grads, strict=True):
             storage[0] = value
 
-    def infer_shape(self, fgraph, node, shapes):
+    def infer_shape(self, node, shapes):
         return [shapes[1], shapes[2], shapes[3]]
 
 
 # PyTensor caches the numba code it compiles for these Ops by their props and this number: hashing the
 # sources makes an edit of the kernels invalidate that cache (numba itself only checks the caller's file).
 _SOURCE_VERSION = int.from_bytes(
-    hashlib.sha256(Path(_kernels.__file__).read_bytes() + Path(__file__).read_bytes()).digest()[:4], "big"
+    hashlib.sha256(
+        b"".join(
+            Path(f).read_bytes()
+            for f in (_kernels.__file__, __file__, Path(__file__).with_name("_fused_entry.py"))
+        )
+    ).digest()[:4],
+    "big",
 )
+
+
+# In numba mode the Ops call the kernels through C entry points (bayes_gmm.models._fused_entry), so that
+# compiling a model graph does not compile the kernels into it again; importing that module registers them.
 
 
 @register_funcify_default_op_cache_key(MixtureLogp)
 def _numba_mixture_logp(op, node=None, **kwargs):
-    return _IMPLEMENTATIONS[op.structure][0], _SOURCE_VERSION
+    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+
+    return ENTRY_POINTS[op.structure][0], _SOURCE_VERSION
 
 
 @register_funcify_default_op_cache_key(MixtureLogpGrad)
 def _numba_mixture_logp_grad(op, node=None, **kwargs):
-    return _IMPLEMENTATIONS[op.structure][1], _SOURCE_VERSION
+    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+
+    return ENTRY_POINTS[op.structure][1], _SOURCE_VERSION

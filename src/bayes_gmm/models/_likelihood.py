@@ -72,15 +72,15 @@ def lower_triangular_inverse(chol, n: int):
     return pt.stack(rows, axis=-2)
 
 
-def make_mixture_logp(structure: str, center: np.ndarray, implementation: str = "fused"):
+def make_mixture_logp(structure: str, center, implementation: str = "fused"):
     """Return the pointwise marginal log-likelihood function used as the ``CustomDist`` logp.
 
-    ``center`` (the data mean) is subtracted from observations and means before the algebra, so that the
+    ``center`` (the data mean, an array or a tensor of shape (n_features,)) is subtracted from observations and means before the algebra, so that the
     standardised residuals do not lose digits when the data sit far from the origin. ``implementation``
     is "fused" (one compiled Op with a hand-written gradient, :mod:`bayes_gmm.models._fused`) or "graph"
     (PyTensor operations, differentiated by PyTensor; needed by the JAX back end).
     """
-    center = np.asarray(center, dtype=np.float64)
+    n_features = int(center.shape[0].eval()) if hasattr(center, "eval") else len(center)
     scale_ndim = 3 if structure == "cholesky" else 2
 
     def mixture_logp(value, weights, means, scale):
@@ -89,7 +89,7 @@ def make_mixture_logp(structure: str, center: np.ndarray, implementation: str = 
         scale = _drop_batch_dims(scale, scale_ndim)
         if implementation == "fused":
             return MixtureLogp(structure)(value - center, weights, means - center, scale)
-        log_dens = component_log_densities(value - center, means - center, scale, structure, len(center))
+        log_dens = component_log_densities(value - center, means - center, scale, structure, n_features)
         return pt.logsumexp(pt.log(weights)[None, :] + log_dens, axis=-1)
 
     return mixture_logp

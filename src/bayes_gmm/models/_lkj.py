@@ -17,7 +17,24 @@ from scipy.special import gammaln
 
 
 def lkj_log_normalizer(eta: float, n: int) -> float:
-    """Log normalising constant of the LKJ(eta) density over n x n correlation matrices (Lewandowski 2009)."""
+    """Log of the LKJ normalising integral, ``log Z = log int det(C)^(eta - 1) dC`` over correlation matrices.
+
+    The LKJ(eta) density of an n x n correlation matrix C is ``det(C)^(eta - 1) / Z`` (Lewandowski,
+    Kurowicka & Joe 2009), so a log-density *subtracts* this value. For n = 2 and eta = 2,
+    ``Z = int_{-1}^{1} (1 - r^2) dr = 4 / 3``.
+
+    Parameters
+    ----------
+    eta : float
+        LKJ shape parameter (> 0).
+    n : int
+        Matrix dimension.
+
+    Returns
+    -------
+    float
+        ``log Z``; 0 for n = 1.
+    """
     if n == 1:
         return 0.0
     if eta == 1.0:
@@ -46,7 +63,7 @@ def packed_row_index(n: int) -> np.ndarray:
 
 
 def _make_logp(n: int, eta: float):
-    normalizer = lkj_log_normalizer(eta, n)
+    log_normalizer = lkj_log_normalizer(eta, n)
     lkj_power = 2.0 * eta - 3.0 + n - np.arange(n)
     half_log_2_over_pi = 0.5 * np.log(2.0 / np.pi)
 
@@ -65,7 +82,7 @@ def _make_logp(n: int, eta: float):
         logp_lkj = pt.sum(lkj_power * log_corr_diag, axis=-1)
         # log |d(corr Cholesky, sd) / d(cov Cholesky)|, as in PyMC's LKJCholeskyCov.
         log_inv_jac = pt.sum(log_corr_diag - np.arange(n) * log_sd, axis=-1)
-        return normalizer + logp_lkj + logp_sd + log_inv_jac
+        return logp_lkj + logp_sd + log_inv_jac - log_normalizer
 
     return logp
 
@@ -120,7 +137,7 @@ def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tu
         Matrix dimension D.
     eta : float
         LKJ shape parameter (> 0).
-    sd_scale : array of shape (D,)
+    sd_scale : array or tensor of shape (D,)
         Scale of the HalfNormal prior on each standard deviation.
     batch_shape : tuple, default ()
         Leading shape, e.g. ``(n_components,)``.
@@ -132,7 +149,7 @@ def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tu
     TensorVariable of shape (*batch_shape, D * (D + 1) / 2)
         The packed lower-triangular Cholesky factors (row-major, as ``np.tril_indices``).
     """
-    sd_scale = np.asarray(sd_scale, dtype=np.float64)
+    sd_scale = pt.as_tensor(sd_scale).astype("float64")  # an array or a data container
     # The signature needs a parameter with the packed length p, so the scale is passed per packed entry
     # (the scale of the row the entry lies in); the diagonal entries give back sd_scale.
     row_scale = sd_scale[packed_row_index(n)]

@@ -1,0 +1,215 @@
+"""C entry points of the fused likelihood kernels, for PyTensor's numba back end (and so nutpie).
+
+When numba compiles a function that calls another jitted function, it compiles the callee into the caller
+again, even when the callee sits in numba's on-disk cache: a model graph that called the fused kernels
+directly paid about 3 s per process (and per fit) to recompile them inside nutpie's entry point. Here each
+kernel is compiled once into a C function (``numba.cfunc``, cached on disk) whose address is registered
+with LLVM under a fixed symbol name; the graph calls that symbol as an external function. The caller then
+compiles in a fraction of a second, and its own cached code stays valid across processes because it refers
+to the symbol by name, not by address.
+
+The C functions also check the parameters first: a non-positive or non-finite scale, or a non-finite
+weight or mean, gives a log-likelihood of -inf (and NaN gradients), which a sampler rejects as it rejects
+any other impossible point, instead of an exception that could not leave a C function.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from llvmlite import binding
+from numba import carray, types
+from numba.core.extending import intrinsic
+
+from bayes_gmm.models._fused import (
+    cholesky_mixture_logp,
+    cholesky_mixture_logp_grad,
+    diagonal_mixture_logp,
+    diagonal_mixture_logp_grad,
+)
+
+_DOUBLE_P = types.CPointer(types.float64)
+_INT = types.int64
+#: x, n, d, weights, k, means, scale (chol: j x d x d, or sd: k x d), j (number of scale matrices), out
+_LOGP_SIGNATURE = types.void(_DOUBLE_P, _INT, _INT, _DOUBLE_P, _INT, _DOUBLE_P, _DOUBLE_P, _INT, _DOUBLE_P)
+#: ... as above, then output_grad, its length, and the three gradient outputs
+_GRAD_SIGNATURE = types.void(
+    _DOUBLE_P,
+    _INT,
+    _INT,
+    _DOUBLE_P,
+    _INT,
+    _DOUBLE_P,
+    _DOUBLE_P,
+    _INT,
+    _DOUBLE_P,
+    _INT,
+    _DOUBLE_P,
+    _DOUBLE_P,
+    _DOUBLE_P,
+)
+
+
+@numba.njit(cache=True)
+def _all_finite(values):
+    for value in values.ravel():
+        if not math.isfinite(value):
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _valid_cholesky(weights, means, chol):
+    """Finite weights, means and factors (j, d, d), each factor with a positive diagonal."""
+    if not (_all_finite(weights) and _all_finite(means) and _all_finite(chol)):
+        return False
+    for j in range(chol.shape[0]):
+        for i in range(chol.shape[1]):
+            if not chol[j, i, i] > 0.0:
+                return False
+    return True
+
+
+@numba.njit(cache=True)
+def _valid_diagonal(weights, means, sd):
+    """Finite weights and means, finite positive standard deviations (k, d)."""
+    return _all_finite(weights) and _all_finite(means) and _all_finite(sd) and np.all(sd > 0.0)
+
+
+@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+def _cholesky_logp_c(x, n, d, weights, k, means, chol, j, out):
+    w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
+    result = carray(out, (n,))
+    if _valid_cholesky(w, m, c):
+        result[:] = cholesky_mixture_logp(carray(x, (n, d)), w, m, c)
+    else:
+        result[:] = -np.inf
+
+
+@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+def _diagonal_logp_c(x, n, d, weights, k, means, sd, j, out):
+    w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
+    result = carray(out, (n,))
+    if _valid_diagonal(w, m, s):
+        result[:] = diagonal_mixture_logp(carray(x, (n, d)), w, m, s)
+    else:
+        result[:] = -np.inf
+
+
+@numba.cfunc(_GRAD_SIGNATURE, cache=True)
+def _cholesky_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out_w, out_m, out_c):
+    w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
+    gw, gm, gc = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_c, (j, d, d))
+    if _valid_cholesky(w, m, c):
+        gw[:], gm[:], gc[:] = cholesky_mixture_logp_grad(carray(x, (n, d)), w, m, c, carray(g, (n_g,)))
+    else:
+        gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
+
+
+@numba.cfunc(_GRAD_SIGNATURE, cache=True)
+def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, out_s):
+    w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
+    gw, gm, gs = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_s, (k, d))
+    if _valid_diagonal(w, m, s):
+        gw[:], gm[:], gs[:] = diagonal_mixture_logp_grad(carray(x, (n, d)), w, m, s, carray(g, (n_g,)))
+    else:
+        gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
+
+
+_SYMBOLS = {
+    "bayes_gmm_cholesky_logp": _cholesky_logp_c,
+    "bayes_gmm_diagonal_logp": _diagonal_logp_c,
+    "bayes_gmm_cholesky_logp_grad": _cholesky_grad_c,
+    "bayes_gmm_diagonal_logp_grad": _diagonal_grad_c,
+}
+for _name, _function in _SYMBOLS.items():
+    binding.add_symbol(_name, _function.address)
+
+_cholesky_logp = types.ExternalFunction("bayes_gmm_cholesky_logp", _LOGP_SIGNATURE)
+_diagonal_logp = types.ExternalFunction("bayes_gmm_diagonal_logp", _LOGP_SIGNATURE)
+_cholesky_grad = types.ExternalFunction("bayes_gmm_cholesky_logp_grad", _GRAD_SIGNATURE)
+_diagonal_grad = types.ExternalFunction("bayes_gmm_diagonal_logp_grad", _GRAD_SIGNATURE)
+
+
+@intrinsic
+def _data_pointer(typingctx, array):
+    """The address of a C-contiguous float64 array's data, as a ``double*``."""
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return builder.bitcast(data, context.get_value_type(_DOUBLE_P))
+
+    return _DOUBLE_P(array), codegen
+
+
+@numba.njit(cache=True)
+def _contiguous(x, weights, means, scale):
+    return (
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(weights),
+        np.ascontiguousarray(means),
+        np.ascontiguousarray(scale),
+    )
+
+
+@numba.njit(cache=True)
+def cholesky_mixture_logp_entry(x, weights, means, chol):
+    """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp` through its C entry point."""
+    x, weights, means, chol = _contiguous(x, weights, means, chol)
+    out = np.empty(x.shape[0])
+    n, d = x.shape
+    k, j = weights.shape[0], chol.shape[0]
+    p = _data_pointer
+    _cholesky_logp(p(x), n, d, p(weights), k, p(means), p(chol), j, p(out))
+    return out
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp_entry(x, weights, means, sd):
+    """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp` through its C entry point."""
+    x, weights, means, sd = _contiguous(x, weights, means, sd)
+    out = np.empty(x.shape[0])
+    n, d = x.shape
+    k = weights.shape[0]
+    p = _data_pointer
+    _diagonal_logp(p(x), n, d, p(weights), k, p(means), p(sd), k, p(out))
+    return out
+
+
+@numba.njit(cache=True)
+def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
+    """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_grad` through its C entry point."""
+    x, weights, means, chol = _contiguous(x, weights, means, chol)
+    g = np.ascontiguousarray(output_grad)
+    grad_w, grad_m, grad_c = np.empty(weights.shape), np.empty(means.shape), np.empty(chol.shape)
+    n, d = x.shape
+    k, j = weights.shape[0], chol.shape[0]
+    p = _data_pointer
+    _cholesky_grad(
+        p(x), n, d, p(weights), k, p(means), p(chol), j, p(g), g.shape[0], p(grad_w), p(grad_m), p(grad_c)
+    )
+    return grad_w, grad_m, grad_c
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
+    """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_grad` through its C entry point."""
+    x, weights, means, sd = _contiguous(x, weights, means, sd)
+    g = np.ascontiguousarray(output_grad)
+    grad_w, grad_m, grad_s = np.empty(weights.shape), np.empty(means.shape), np.empty(sd.shape)
+    n, d = x.shape
+    k = weights.shape[0]
+    p = _data_pointer
+    _diagonal_grad(
+        p(x), n, d, p(weights), k, p(means), p(sd), k, p(g), g.shape[0], p(grad_w), p(grad_m), p(grad_s)
+    )
+    return grad_w, grad_m, grad_s
+
+
+#: structure -> (pointwise log-likelihood, its gradient) through the C entry points.
+ENTRY_POINTS = {
+    "cholesky": (cholesky_mixture_logp_entry, cholesky_mixture_logp_grad_entry),
+    "diagonal": (diagonal_mixture_logp_entry, diagonal_mixture_logp_grad_entry),
+}
