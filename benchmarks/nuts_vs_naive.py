@@ -58,8 +58,16 @@ def naive_model(X: np.ndarray, k: int = 3):
     d = X.shape[1]
     with pm.Model() as model:
         weights = pm.Dirichlet("weights", np.ones(k))
-        # Ordered first coordinate of the means, the usual identifiability constraint from the docs.
-        first = pm.Normal("means_first", 0.0, 10.0, shape=k, transform=pm.distributions.transforms.ordered)
+        # Ordered first coordinate of the means, the usual identifiability constraint from the docs, which
+        # also give it distinct initial values (an ordered transform cannot start from equal ones).
+        first = pm.Normal(
+            "means_first",
+            0.0,
+            10.0,
+            shape=k,
+            transform=pm.distributions.transforms.ordered,
+            initval=np.linspace(-1.0, 1.0, k),
+        )
         rest = pm.Normal("means_rest", 0.0, 10.0, shape=(k, d - 1))
         components = []
         for j in range(k):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import arviz as az
@@ -51,6 +56,15 @@ def check_outputs(
 def assert_only_progress(stderr: str) -> None:
     """Without --quiet, stderr carries progress lines ("EM fit (10 restarts) ..."), nothing else."""
     assert all(line.endswith("...") for line in stderr.splitlines()), stderr
+
+
+def assert_one_error_line(stderr: str, pattern: str, prefix: str = "bayes-gmm: error: ") -> None:
+    """The command's whole stderr is one line that starts with `prefix` and matches `pattern`."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(prefix), lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in stderr
 
 
 def summary_log_likelihood(text: str) -> float:
@@ -215,7 +229,7 @@ def write_csv(tmp_path, text):
         (lambda tmp: [str(write_csv(tmp, ""))], r"could not read .* as CSV"),
         (lambda tmp: [], r"no data"),
         (lambda tmp: [str(write_csv(tmp, "a\n1\n2\n")), "--demo"], r"either a CSV file or --demo"),
-        (lambda tmp: ["--demo", "-k", "0"], r"n_components must be >= 1"),
+        (lambda tmp: ["--demo", "-k", "0"], r"--components \(-k\) must be an integer >= 1"),
     ],
     ids=[
         "missing-file",
@@ -251,8 +265,8 @@ def test_bad_option_is_a_usage_error(capsys):
     assert "invalid choice: 'banana'" in capsys.readouterr().err
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    """assignments.csv is written atomically: a failure half-way leaves neither it nor a temporary file."""
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
+    """A failure half-way through writing leaves no output folder, no partial file, no temporary folder."""
     out = tmp_path / "out"
 
     def failing_to_csv(self, path, *args, **kwargs):
@@ -260,10 +274,12 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", failing_to_csv)
-    with pytest.raises(OSError, match="disk full"):
-        cli.main(["fit", "--demo", "--n-init", "1", "--method", "em", "--no-plots", "--out", str(out)])
-    assert not (out / "assignments.csv").exists()
-    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+    status = cli.main(
+        ["fit", "--demo", "--n-init", "1", "--method", "em", "--no-plots", "-q", "--out", str(out)]
+    )
+    assert status == 2
+    assert_one_error_line(capsys.readouterr().err, r"could not read or write a file: disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither out nor a hidden temporary folder
 
 
 QUICK_SAMPLING = ["--draws", "150", "--tune", "150", "--chains", "2", "--quiet"]
@@ -358,3 +374,162 @@ def test_bayesian_error_paths(tmp_path, capsys, argv, message):
 )
 def test_components_option_forms(text, expected):
     assert cli._parse_components(text) == expected
+
+
+# --- output: all or nothing, one run per folder, umask modes, interrupts --------------------------------------
+
+EM_RUN = ["fit", "--demo", "--method", "em", "--n-init", "1", "--quiet"]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Every file and folder under `folder`: relative path -> (content, or None for a folder; mode)."""
+    return {
+        str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_rerun_replaces_the_whole_folder(tmp_path):
+    """An EM run into the folder of an earlier NUTS run leaves none of the NUTS run's files behind."""
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    for name in ("posterior.nc", "compare_em.csv", "summary.txt", "plots/trace.png"):
+        (out / name).write_bytes(b"from an earlier run")
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)  # exactly summary.txt and assignments.csv
+    assert not (out / "plots").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no hidden partial or old folder
+
+
+def test_failed_rerun_leaves_the_earlier_run_intact(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    before = snapshot(out)
+
+    def failing_plots(directory, *args, **kwargs):  # summary.txt and assignments.csv are written by now
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "_write_fit_plots", failing_plots)
+    capsys.readouterr()
+    assert cli.main([*EM_RUN, "-k", "3", "--out", str(out)]) == 2
+    assert_one_error_line(capsys.readouterr().err, r"No space left on device")
+    assert snapshot(out) == before  # the 2-component run, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_folder_with_other_files_is_refused_before_fitting(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    monkeypatch.setattr(cli, "fit_em", lambda *a, **k: pytest.fail("fitted before checking --out"))
+    assert cli.main([*EM_RUN, "--out", str(out)]) == 2
+    assert_one_error_line(
+        capsys.readouterr().err, r"--out .*out holds files that bayes-gmm did not write \(notes\.txt\)"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_output_modes_follow_the_umask(tmp_path, umask):
+    out = tmp_path / "new" / "out"  # a missing parent is created with the umask too
+    previous = os.umask(umask)
+    try:
+        plots = [] if umask == 0o022 else ["--no-plots"]
+        assert cli.main([*EM_RUN, *plots, "--out", str(out)]) == 0
+    finally:
+        os.umask(previous)
+    files = snapshot(out)
+    assert "summary.txt" in files and ("plots/clusters.png" in files) == (umask == 0o022)
+    for name, (content, mode) in files.items():
+        assert mode == (0o777 if content is None else 0o666) & ~umask, name
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+
+
+def test_interrupt_swallowed_by_a_library_still_stops_the_run(tmp_path, monkeypatch, capsys):
+    """PyMC, nutpie and ADVI catch KeyboardInterrupt and return what they have: the command still stops."""
+    out = tmp_path / "out"
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    before = snapshot(out)
+    real_fit_em = cli.fit_em
+
+    def interrupted_fit_em(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C ...
+        except KeyboardInterrupt:
+            pass  # ... caught by the library, which returns a result as if nothing happened
+        return real_fit_em(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "fit_em", interrupted_fit_em)
+    handler_before = signal.getsignal(signal.SIGINT)
+    capsys.readouterr()
+    assert cli.main([*EM_RUN, "-k", "3", "--out", str(out)]) == cli.EXIT_INTERRUPTED
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no summary of a run that did not finish
+    assert_one_error_line(
+        captured.err, r"nothing was written; .*out is as it was", prefix="bayes-gmm: interrupted"
+    )
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert signal.getsignal(signal.SIGINT) is handler_before  # the command's own handler is removed
+
+
+def interrupt_during_sampling(out: Path, extra: list[str], started: str, delay: float, timeout: float):
+    """Run `bayes-gmm fit --demo` as a real process and press Ctrl-C `delay` s after a stderr line containing
+    `started`: SIGINT to its whole process group, as a terminal does (sampler workers included). Returns
+    (exit status, stderr, seconds from start to exit)."""
+    argv = [sys.executable, "-m", "bayes_gmm.cli", "fit", "--demo", "--no-plots", "--out", str(out), *extra]
+    begin = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line)
+            if started in line:
+                seen.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert seen.wait(timeout), "".join(lines)
+        time.sleep(delay)
+        assert proc.poll() is None, "".join(lines)  # still sampling
+        os.killpg(proc.pid, signal.SIGINT)
+        status = proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(timeout=5)
+    return status, "".join(lines), time.perf_counter() - begin
+
+
+def check_interrupted_run(tmp_path, extra, started, delay, timeout):
+    out = tmp_path / "out"
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    before = snapshot(out)
+    many_draws = ["--draws", "100000", "--tune", "200", "--chains", "2"]  # minutes of sampling if not stopped
+    status, stderr, seconds = interrupt_during_sampling(out, [*many_draws, *extra], started, delay, timeout)
+    assert status == cli.EXIT_INTERRUPTED, stderr
+    assert (
+        stderr.strip().splitlines()[-1] == f"bayes-gmm: interrupted: nothing was written; {out} is as it was"
+    )
+    assert "Traceback" not in stderr
+    assert snapshot(out) == before  # no new files, the earlier results untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    return seconds
+
+
+def test_sigint_during_pymc_sampling_keeps_the_earlier_results(tmp_path):
+    """PyMC's sampler logs "NUTS: [...]" as sampling starts; SIGINT a second later."""
+    seconds = check_interrupted_run(tmp_path, ["--backend", "pymc"], "NUTS: [", delay=1.0, timeout=60)
+    assert seconds < 60
+
+
+@pytest.mark.slow
+def test_sigint_during_nutpie_sampling_keeps_the_earlier_results(tmp_path):
+    """nutpie (the default) prints no progress to a pipe: SIGINT well after its compilation (~10-15 s)."""
+    check_interrupted_run(tmp_path, [], "nuts fit ...", delay=25.0, timeout=120)

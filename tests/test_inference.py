@@ -6,6 +6,7 @@ import warnings
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
@@ -229,7 +230,12 @@ def test_unconstrained_start_matches_pymc_transforms(three_blobs):
             model=model, overrides=start, jitter_rvs=set(), return_transformed=True
         )(0)
         flat = np.concatenate([np.ravel(reference[model.rvs_to_values[rv].name]) for rv in model.free_RVs])
-        np.testing.assert_allclose(unconstrained_point_function(model)(start), flat, rtol=1e-12)
+        to_unconstrained = unconstrained_point_function(model)
+        first = to_unconstrained(start)
+        np.testing.assert_allclose(first, flat, rtol=1e-12)
+        # nutpie keeps every chain's start while it asks for the next: a later call must not overwrite it.
+        to_unconstrained(start_values(em, covariance_type))
+        np.testing.assert_allclose(first, flat, rtol=1e-12)
 
 
 def test_every_nutpie_chain_starts_at_its_own_jittered_em_point(three_blobs):
@@ -336,3 +342,21 @@ def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_b
     assert before > 1.5
     assert after < 1.01
     assert 0.4 < relabelling.fraction_relabelled < 0.6  # the swapped chain: half of the draws
+
+
+def test_minibatch_advi_keeps_column_names_and_warns_when_it_stops_early(three_blobs):
+    frame = pd.DataFrame(three_blobs, columns=["length", "width"])
+    with pytest.warns(ConvergenceWarning, match="ADVI stopped at advi_max_iter=200"):
+        fit = fit_gmm(
+            frame,
+            3,
+            method="advi",
+            minibatch_size=50,
+            advi_max_iter=200,
+            advi_restarts=1,
+            draws=20,
+            random_seed=0,
+        )
+    assert fit.attrs["advi_converged"] == 0
+    assert list(fit.posterior["feature"].values) == ["length", "width"]
+    assert list(fit.observed_data["feature"].values) == ["length", "width"]

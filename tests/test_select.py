@@ -124,3 +124,16 @@ def test_one_se_rule_skips_unconverged_fits():
     table["converged"] = True
     table["dse_loo"] = [20.0, 8.0, 4.0, 0.0]  # now k=4 counts and k=3 is within one SE of it
     assert _pick_within_one_se(table, "loo") == 3
+
+
+def test_data_too_small_for_the_largest_k_is_refused_before_any_fit(monkeypatch):
+    import bayes_gmm.inference._select as select_module
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("select_k fitted before checking the data for the largest k")
+
+    monkeypatch.setattr(select_module, "fit_gmm", no_fit)
+    monkeypatch.setattr(select_module, "fit_em", no_fit)
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"too few for 8 component\(s\) with covariance_type='full'"):
+        select_k(X, [1, 8], covariance_type="full")

@@ -1,18 +1,54 @@
-"""File output that is never left half-written: write to a temporary file beside the target, then rename."""
+"""File output that is never left half-written, with the permissions the user's umask asks for.
+
+A single file is written to a temporary file beside the target, then renamed onto it
+(:func:`atomic_path`). A whole folder of results is written to a hidden sibling folder, then swapped in
+for the target folder (:func:`replace_directory`), so that a folder never holds files of two runs.
+Temporary files and folders are created private (0600, 0700); what is renamed into place gets the mode
+an ordinary ``open``/``mkdir`` would have given it: 0666 or 0777 less the umask.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path) -> None:
+    """Give `path` (a file, or a folder and everything in it) the modes the umask asks for."""
+    mask = current_umask()
+    path = Path(path)
+    if not path.is_dir():
+        os.chmod(path, 0o666 & ~mask)
+        return
+    for folder, _, files in os.walk(path):
+        os.chmod(folder, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path in the target's directory; on success, rename it onto `path`.
 
-    If the body raises, the temporary file is removed and `path` is left as it was.
+    If the body raises, the temporary file is removed and `path` is left as it was. The file gets the
+    mode the umask asks for (not the temporary file's 0600).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -20,6 +56,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -31,3 +68,59 @@ def write_text_atomic(path, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def replace_directory(path, *, before_swap=None):
+    """Yield a new, empty hidden folder beside `path`; on success it replaces `path` as a whole.
+
+    Everything written into the yielded folder appears at `path` together, with umask modes; whatever
+    `path` held before is removed. If the body raises (or is interrupted), the new folder is deleted and
+    `path` is left exactly as it was; parent folders created for it are removed again. `before_swap`, if
+    given, is called with the new folder just before the swap and may raise to cancel it.
+
+    The swap is two renames in the same parent folder (the old folder aside, the new one in), so for an
+    instant `path` does not exist; it is never half-written.
+    """
+    path = Path(path)
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-"))
+    except BaseException:
+        _remove_empty(missing)
+        raise
+    try:
+        yield stage
+        apply_umask(stage)
+        if before_swap is not None:
+            before_swap(stage)
+        _swap(stage, path)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        _remove_empty(missing)
+        raise
+
+
+def _swap(stage: Path, path: Path) -> None:
+    if not path.is_dir() or not any(path.iterdir()):
+        os.replace(stage, path)  # creates `path`, or replaces an empty folder
+        return
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+    os.replace(path, old)  # onto the empty folder just made
+    try:
+        os.replace(stage, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_empty(folders) -> None:
+    for folder in folders:  # deepest first
+        with contextlib.suppress(OSError):
+            folder.rmdir()

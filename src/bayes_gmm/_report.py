@@ -108,7 +108,11 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
         )
     uncertain = int((membership["max_probability"] < 0.9).sum())
     lines.append(f"  assignments: {uncertain} of {n_obs} points have no component with probability >= 0.9")
-    lines += ["", "  posterior summary (90% HDI):", _indent(parameters.to_string(float_format=_fmt))]
+    lines += [
+        "",
+        "  posterior summary (90% equal-tailed intervals):",
+        _indent(parameters.to_string(float_format=_fmt)),
+    ]
     return "\n".join(lines)
 
 

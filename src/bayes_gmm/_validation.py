@@ -6,10 +6,21 @@ Every message names the parameter, what was expected, what was given and a fix.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: Largest magnitude accepted in data: squares and sums of squares of larger values overflow float64.
+MAX_ABS_VALUE = 1e100
+#: Smallest column standard deviation a Bayesian fit accepts (its variance must not underflow).
+MIN_COLUMN_SD = 1e-100
+#: Largest ratio of column standard deviations a Bayesian fit accepts (float64 holds ~16 digits).
+MAX_SCALE_RATIO = 1e10
+#: Condition number of the standardised data from which columns count as linearly dependent (an error
+#: for 'full' and 'tied' covariances), and from which as nearly so (a warning: NUTS mixes poorly).
+COLLINEAR_CONDITION = 1e6
+NEAR_COLLINEAR_CONDITION = 1e3
 
 
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
@@ -28,7 +39,21 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
         X = X.to_numpy()
     if hasattr(X, "to_numpy"):  # pandas Series: its values, so the 1-D check below explains the fix
         X = X.to_numpy()
-    if np.iscomplexobj(X):
+    if isinstance(X, np.ma.MaskedArray):
+        X = _unmasked(X, name)
+    if X is None:
+        raise TypeError(
+            f"{name} must be numeric data of shape (n_samples, n_features); got None. Pass the data, e.g. a "
+            f"NumPy array or a pandas DataFrame of numeric columns."
+        )
+    try:
+        is_complex = np.iscomplexobj(X)
+    except ValueError as exc:  # ragged nested lists
+        raise TypeError(
+            f"{name} must be numeric data of shape (n_samples, n_features); got a nested sequence NumPy cannot "
+            f"make into one array ({' '.join(str(exc).split()[:12])} ...). Give every row the same length."
+        ) from None
+    if is_complex:
         raise TypeError(
             f"{name} must be real-valued; got complex numbers. Pass the real part ({name}.real), the modulus "
             f"(abs({name})), or both as separate features."
@@ -58,6 +83,14 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"{name} must contain only finite values; found NaN or infinity in {len(rows)} row(s), first at "
             f"row {rows[0]}, column {bad[0, 1]}. Drop or impute those rows before fitting."
         )
+    if arr.size and np.abs(arr).max() > MAX_ABS_VALUE:
+        row, column = np.unravel_index(np.abs(arr).argmax(), arr.shape)
+        big = abs(arr[row, column])
+        raise ValueError(
+            f"{name} has values too large for float64 arithmetic: {arr[row, column]:.3g} at row {row}, column "
+            f"{column} (variances of values beyond {MAX_ABS_VALUE:.0e} overflow). Rescale the data first, e.g. "
+            f"divide that column by 1e{int(np.floor(np.log10(big)))}, and scale the results back."
+        )
     if arr.shape[0] < min_samples:
         raise ValueError(
             f"{name} has {arr.shape[0]} sample(s) but at least {min_samples} are needed (one per mixture "
@@ -69,6 +102,160 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"the same columns, in the same order, as at fit time."
         )
     return np.ascontiguousarray(arr)
+
+
+def _unmasked(X: np.ma.MaskedArray, name: str) -> np.ndarray:
+    """The data of a masked array that masks nothing; a masked value is an error (masks are not used)."""
+    mask = np.ma.getmaskarray(X)
+    if not mask.any():
+        return np.ma.getdata(X)
+    rows = (
+        np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)) if mask.ndim > 1 else np.flatnonzero(mask)
+    )
+    raise ValueError(
+        f"{name} is a NumPy masked array with {int(mask.sum())} masked value(s) in {len(rows)} row(s) (first: "
+        f"row {rows[0]}); bayes-gmm does not read masks, so the hidden values would be fitted as data. Drop "
+        f"the masked rows first, e.g. {name} = {name}[~np.ma.getmaskarray({name}).any(axis=1)].data, or fill "
+        f"them with {name}.filled(value)."
+    )
+
+
+def check_fit_data(
+    X: np.ndarray, n_components: int, covariance_type: str, *, feature_names=None, name: str = "X"
+) -> None:
+    """Refuse, before any sampling, data on which a Bayesian mixture's posterior is degenerate.
+
+    `X` is what :func:`check_data` returned. Raises a ValueError naming the problem and a fix for: fewer
+    samples than the covariance type needs per component, fewer distinct rows than that, a constant
+    column, a column whose spread underflows float64, columns whose scales differ by more than
+    :data:`MAX_SCALE_RATIO`, and (``full``, ``tied``) linearly dependent columns (condition number of the
+    standardised data above :data:`COLLINEAR_CONDITION`). Warns (UserWarning) when columns are nearly
+    dependent (above :data:`NEAR_COLLINEAR_CONDITION`) or when half the rows or more repeat other rows:
+    components can then collapse onto repeated points or a thin slice of the data, which shows as
+    divergences and poor mixing.
+    """
+    n_samples, n_features = X.shape
+    k, d = n_components, n_features
+    # How columns are named in messages: 'waiting' for a DataFrame's column, 1 for an array's.
+    labels = (
+        [repr(str(f)) for f in feature_names] if feature_names is not None else [str(j) for j in range(d)]
+    )
+    needed, per = {
+        "full": (k * (d + 1), f"d + 1 = {d + 1} points per component (K(d + 1) = {k * (d + 1)} in all)"),
+        "tied": (k + d, f"K + d = {k + d} points (the shared covariance has n - K degrees of freedom)"),
+        "diag": (2 * k, f"2 points per component (2K = {2 * k} in all)"),
+        "spherical": (2 * k, f"2 points per component (2K = {2 * k} in all)"),
+    }[covariance_type]
+    fix = (
+        "Use fewer components, fewer features, or covariance_type='diag' or 'spherical'."
+        if covariance_type in ("full", "tied")
+        else "Use fewer components."
+    )
+    if n_samples < needed:
+        raise ValueError(
+            f"{name} has {n_samples} samples of {d} feature(s), too few for {k} component(s) with "
+            f"covariance_type={covariance_type!r}: that needs at least {per}, or a component's covariance is "
+            f"singular. {fix}"
+        )
+    distinct = _n_distinct_rows(X)
+    if distinct < needed:
+        raise ValueError(
+            f"{name} has only {distinct} distinct row(s) among {n_samples}, too few for {k} component(s) with "
+            f"covariance_type={covariance_type!r}: that needs {per}, or components collapse onto repeated "
+            f"points (the posterior density is unbounded there). {fix}"
+        )
+    sd = _column_sd(X)
+    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    if constant.size:
+        j = constant[0]
+        raise ValueError(
+            f"{name}'s column {labels[j]} is constant (every value is {X[0, j]:.6g}): a mixture component "
+            f"cannot have a spread of zero (the posterior piles up there). Drop the column."
+        )
+    if sd.min() < MIN_COLUMN_SD:
+        j = int(sd.argmin())
+        raise ValueError(
+            f"{name}'s column {labels[j]} varies on a scale of {sd[j]:.3g}, below {MIN_COLUMN_SD:.0e}: its "
+            f"variance underflows float64. Rescale it first, e.g. multiply it by 1e{-int(np.floor(np.log10(max(sd[j], 1e-300))))}."
+        )
+    ratio = sd.max() / sd.min()
+    if ratio > MAX_SCALE_RATIO:
+        small, large = int(sd.argmin()), int(sd.argmax())
+        raise ValueError(
+            f"{name}'s columns differ in scale by a factor of {ratio:.1e} (column {labels[small]} has "
+            f"standard deviation {sd[small]:.3g}, column {labels[large]} {sd[large]:.3g}); beyond "
+            f"{MAX_SCALE_RATIO:.0e} one covariance matrix cannot hold both in float64. Standardise the "
+            f"columns first, e.g. X = (X - X.mean(axis=0)) / X.std(axis=0), and scale the results back."
+        )
+    if covariance_type in ("full", "tied") and d > 1:
+        z = (X - X.mean(axis=0)) / sd
+        _, singular, vt = np.linalg.svd(z / np.sqrt(n_samples), full_matrices=False)
+        condition = singular[0] / singular[-1] if singular[-1] > 0 else np.inf
+        if condition >= NEAR_COLLINEAR_CONDITION:
+            loading = np.abs(vt[-1])
+            involved = ", ".join(labels[j] for j in np.flatnonzero(loading >= 0.1 * loading.max()))
+            what = (
+                f"{name}'s columns {involved} are linearly dependent (one is a linear function of the others "
+                f"to within {1 / condition:.1e} of the data's spread"
+            )
+            if condition >= COLLINEAR_CONDITION:
+                raise ValueError(
+                    f"{what}), so every {covariance_type!r} covariance fitted to them is singular and the "
+                    f"posterior has no proper density. Drop all but one of these columns, or use "
+                    f"covariance_type='diag' or 'spherical'."
+                )
+            warnings.warn(
+                f"{what}, condition number {condition:.1e}): the covariances are nearly singular, so NUTS "
+                f"mixes poorly. Consider dropping all but one of these columns, or covariance_type='diag'.",
+                UserWarning,
+                stacklevel=3,
+            )
+    if 2 * distinct <= n_samples:
+        warnings.warn(
+            f"{name} has only {distinct} distinct rows among {n_samples}: components can collapse onto "
+            f"repeated points (the posterior density is unbounded there), which shows as divergences and "
+            f"poor mixing. Remove the duplicates or add measurement noise if the values are rounded.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def warn_if_regularisation_dominates(X: np.ndarray, reg_covar: float, *, name: str = "X") -> None:
+    """Warn (UserWarning) when `reg_covar` is not small next to some column's variance.
+
+    EM adds `reg_covar` to every covariance's diagonal, in the data's units: a column whose variance is
+    below ten times that has its spread set by the regularisation, so its structure is lost.
+    """
+    variance = np.square(_column_sd(X))
+    small = np.flatnonzero((np.ptp(X, axis=0) > 0) & (variance < 10 * reg_covar))
+    if small.size:
+        j = small[0]
+        warnings.warn(
+            f"{name}'s column {j} has variance {variance[j]:.3g}, below 10 x reg_covar ({reg_covar:g}): the "
+            f"regularisation, not the data, sets that column's spread, so EM ignores its structure. "
+            f"Standardise the columns, e.g. X = (X - X.mean(axis=0)) / X.std(axis=0), or lower reg_covar.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _column_sd(X: np.ndarray) -> np.ndarray:
+    """Column standard deviations, computed on columns scaled to at most 1 so that squares do not underflow."""
+    scale = np.abs(X).max(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return (X / scale).std(axis=0) * scale
+
+
+def _n_distinct_rows(X: np.ndarray) -> int:
+    rows = np.ascontiguousarray(X + 0.0)  # + 0.0 turns -0.0 into 0.0, so both count as one value
+    return len(np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))))
+
+
+def check_positive_float(value, name: str, *, example: str = "") -> float:
+    """Return `value` as a finite float > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}.{example}")
+    return float(value)
 
 
 def as_float_array(value, name: str, expected: str, *, fix: str = "") -> np.ndarray:

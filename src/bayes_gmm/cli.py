@@ -4,13 +4,23 @@ bayes-gmm fit --demo --out results/            # Bayesian (NUTS) fit of the bund
 bayes-gmm fit data.csv --columns a,b -k 3 --covariance tied --method advi --out results/
 bayes-gmm fit data.csv --method em             # maximum likelihood only, in a second
 bayes-gmm select-k --demo --components 1,2,3,4 --out k_choice/
+
+A run's results appear in --out together or not at all: they are written to a hidden folder beside it,
+which replaces --out as a whole at the end (so --out never mixes two runs). Errors are one line on stderr
+and exit status 2; an interrupted run (Ctrl-C) writes nothing and exits with status 130.
 """
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import logging
+import os
+import signal
 import sys
+import tempfile
+import threading
+import traceback
 import warnings
 from pathlib import Path
 
@@ -22,14 +32,14 @@ import pandas as pd
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
 
 from bayes_gmm import datasets
-from bayes_gmm._io import atomic_path, write_text_atomic
+from bayes_gmm._io import atomic_path, replace_directory, write_text_atomic
 from bayes_gmm._report import (
     format_bayes_summary,
     format_em_comparison,
     format_em_summary,
     format_k_selection,
 )
-from bayes_gmm._validation import COVARIANCE_TYPES, check_data, check_n_components
+from bayes_gmm._validation import COVARIANCE_TYPES, check_data, check_fit_data, check_n_components
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import (
@@ -45,6 +55,176 @@ from bayes_gmm.inference._arviz import has_group, loo, parameter_summary, set_gr
 
 class CLIError(Exception):
     """A problem with the user's input, reported as one line and exit status 2."""
+
+
+#: Exit status of a run stopped by Ctrl-C (SIGINT), as shells report 128 + the signal number.
+EXIT_INTERRUPTED = 130
+#: Set BAYES_GMM_TRACEBACK=1 to see the traceback behind an unexpected error.
+TRACEBACK_ENV = "BAYES_GMM_TRACEBACK"
+
+
+class _Interrupt:
+    """Ctrl-C handling that a sampler cannot hide.
+
+    PyMC, nutpie and PyMC's ADVI catch KeyboardInterrupt and return the draws made so far as if the run
+    had finished. The handler installed here records the signal before raising KeyboardInterrupt as
+    Python would, so the command can tell an interrupted fit from a finished one (:meth:`check`). While
+    `deferred` (the few renames that swap the results in), the signal is recorded but does not interrupt.
+    """
+
+    def __init__(self):
+        self.interrupted = False
+        self.deferred = False
+        self._previous = None
+
+    def __enter__(self):
+        self.interrupted = self.deferred = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum, frame):
+        self.interrupted = True
+        if self.deferred:
+            return
+        if _in_finalizer(frame):
+            # Python prints and drops an exception raised inside __del__ ("Exception ignored in ..."), which
+            # would show the user a traceback and lose the interrupt: interrupt again a moment later.
+            threading.Timer(0.05, _thread.interrupt_main).start()
+            return
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed, even if a library swallowed it."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
+def _in_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+_INTERRUPT = _Interrupt()
+
+#: What a run writes into --out (folders: their files). A folder holding anything else is not replaced.
+_OUTPUT_FILES = {
+    "summary.txt",
+    "assignments.csv",
+    "posterior.nc",
+    "compare_em.csv",
+    "selection.txt",
+    "selection.csv",
+    "k_selection.png",
+}
+_OUTPUT_FOLDERS = {"plots": ".png"}
+
+
+class _OutputFolder:
+    """The --out folder: checked before any fitting, then replaced as a whole by the run's results."""
+
+    def __init__(self, text: str):
+        self.shown = Path(text)
+        path = Path(text).expanduser()
+        try:
+            # A symbolic link to a folder: the folder it points to is replaced, the link kept.
+            self.path = Path(os.path.abspath(path.resolve() if path.is_symlink() else path))
+            self._check()
+        except OSError as exc:
+            raise CLIError(
+                f"--out {text}: cannot use it ({exc.strerror or exc}); choose another folder"
+            ) from None
+
+    def _check(self) -> None:
+        path, shown = self.path, self.shown
+        if path.exists() and not path.is_dir():
+            raise CLIError(
+                f"--out {shown} is an existing file, not a folder; give a folder path (created if missing)"
+            )
+        if path.is_dir():
+            cwd = Path.cwd().resolve()
+            if path.resolve() == cwd or path.resolve() in cwd.parents:
+                raise CLIError(
+                    f"--out {shown} is the current folder or one above it, which a run would replace; "
+                    f"give a subfolder, e.g. --out results"
+                )
+            self.check_only_outputs()
+        ancestor = path.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise CLIError(
+                f"--out {shown}: {ancestor} is a file, so no folder can be made in it; give a folder path"
+            )
+        try:  # the only reliable test of writability (root, read-only mounts, /proc)
+            os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".bayes-gmm-probe-"))
+        except OSError as exc:
+            raise CLIError(
+                f"--out {shown}: cannot write in {ancestor} ({exc.strerror or exc}); choose a writable location"
+            ) from None
+
+    def check_only_outputs(self, path: Path | None = None) -> None:
+        """Refuse to replace a folder that holds anything a bayes-gmm run did not write."""
+        path = self.path if path is None else path
+        if not path.is_dir():
+            return
+        foreign = sorted(entry.name for entry in path.iterdir() if not _is_output(entry))
+        if foreign:
+            listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise CLIError(
+                f"--out {self.shown} holds files that bayes-gmm did not write ({listed}); a run replaces the "
+                f"whole folder, so give a new or empty folder, or one an earlier run wrote"
+            )
+
+    def write(self, write_files) -> list[Path]:
+        """Run ``write_files(folder)`` on a fresh folder, then swap it in; returns the written paths."""
+
+        def before_swap(stage: Path) -> None:
+            _INTERRUPT.check()
+            _INTERRUPT.deferred = True  # from here on a Ctrl-C no longer stops the (quick) swap
+            self.check_only_outputs()
+
+        try:
+            with replace_directory(self.path, before_swap=before_swap) as stage:
+                names = write_files(stage)
+        finally:
+            _INTERRUPT.deferred = False
+        return [self.shown / name for name in names]
+
+
+def _is_output(entry: Path) -> bool:
+    if entry.name in _OUTPUT_FILES:
+        return entry.is_file() and not entry.is_symlink()
+    suffix = _OUTPUT_FOLDERS.get(entry.name)
+    return (
+        suffix is not None
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and all(f.is_file() and f.suffix == suffix for f in entry.iterdir())
+    )
+
+
+#: Integer options: their smallest allowed value and a value to suggest.
+_INT_OPTIONS = {"draws": (1, 1000), "tune": (0, 1000), "chains": (1, 4), "n_init": (1, 10), "seed": (0, 0)}
+
+
+def _check_options(args) -> None:
+    """Name the option in every complaint about an integer option (before anything runs)."""
+    for name, (minimum, example) in _INT_OPTIONS.items():
+        value = getattr(args, name)
+        if value < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise CLIError(f"{flag} must be an integer >= {minimum}; got {value}. Use e.g. {flag} {example}")
+    if isinstance(args.components, int) and args.components < 1:
+        raise CLIError(f"--components (-k) must be an integer >= 1; got {args.components}. Use e.g. -k 2")
 
 
 def _read_table(args) -> pd.DataFrame:
@@ -64,8 +244,18 @@ def _read_table(args) -> pd.DataFrame:
 
 
 def _select_columns(table: pd.DataFrame, columns: str | None) -> pd.DataFrame:
-    if columns:
+    if columns is not None:
         wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        if not wanted:
+            raise CLIError(
+                f"--columns names no column; got {columns!r}. Use e.g. --columns {','.join(table.columns[:2])}"
+            )
+        repeated = sorted({c for c in wanted if wanted.count(c) > 1})
+        if repeated:
+            raise CLIError(
+                f"--columns names {repeated} more than once; give each column once, e.g. "
+                f"--columns {','.join(dict.fromkeys(wanted))}"
+            )
         missing = [c for c in wanted if c not in table.columns]
         if missing:
             raise CLIError(f"column(s) {missing} not in the data; available: {list(table.columns)}")
@@ -85,12 +275,37 @@ def _select_columns(table: pd.DataFrame, columns: str | None) -> pd.DataFrame:
     return table
 
 
+def _check_bayesian_data(table: pd.DataFrame, n_components: int, covariance_type: str) -> None:
+    """fit_gmm's data checks, up front (before EM): its warnings come later, from fit_gmm itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_fit_data(
+            table.to_numpy(dtype=float), n_components, covariance_type, feature_names=list(table.columns)
+        )
+
+
+def _check_complete(fit, args) -> None:
+    """An interrupted sampler returns fewer chains or draws than asked for: never report those."""
+    _INTERRUPT.check()
+    if fit.attrs.get("method") != "nuts":
+        return
+    chains, draws = fit.posterior.sizes["chain"], fit.posterior.sizes["draw"]
+    if (chains, draws) != (args.chains, args.draws):
+        raise CLIError(
+            f"sampling stopped early: {chains} chains x {draws} draws of the {args.chains} x {args.draws} asked "
+            f"for; nothing was written. Run it again"
+        )
+
+
 def _cmd_fit(args) -> int:
+    _check_options(args)
     table = _select_columns(_read_table(args), args.columns)
     if len(table) < args.components:
         raise CLIError(f"{len(table)} rows is too few for {args.components} components")
     check_data(table, min_samples=check_n_components(args.components))  # fail before any progress output
-    out = Path(args.out) if args.out else None
+    if args.method != "em":
+        _check_bayesian_data(table, args.components, args.covariance)
+    out = _OutputFolder(args.out) if args.out else None  # checked before the fit, not after
     say = _reporter(args.quiet)
     say(f"EM fit ({args.n_init} restarts) ...")
     em = fit_em(
@@ -114,6 +329,7 @@ def _cmd_fit(args) -> int:
             random_seed=args.seed,
             **_bayesian_options(args),
         )
+        _check_complete(fit, args)
         membership = membership_probabilities(fit)
         comparison = compare_with_em(fit, em)
         summary = "\n\n".join(
@@ -124,30 +340,40 @@ def _cmd_fit(args) -> int:
                 format_em_comparison(comparison),
             ]
         )
+    _INTERRUPT.check()
     print(summary)
     if out is not None:
-        written = [out / "summary.txt", out / "assignments.csv"]
-        write_text_atomic(out / "summary.txt", summary + "\n")
-        _write_csv(out / "assignments.csv", _assignments_table(table, membership))
-        if args.method != "em":
-            written += [out / "posterior.nc", out / "compare_em.csv"]
-            set_group(fit, "membership", membership)
-            with atomic_path(out / "posterior.nc") as tmp:
-                to_netcdf(fit, tmp)
-            _write_csv(out / "compare_em.csv", comparison)
-        if not args.no_plots:
-            say("plots ...")
-            written += _write_fit_plots(out / "plots", fit, table, em, args.seed)
-        print("\nwrote " + ", ".join(str(p) for p in written))
+
+        def write_files(folder: Path) -> list[str]:
+            written = ["summary.txt", "assignments.csv"]
+            write_text_atomic(folder / "summary.txt", summary + "\n")
+            _write_csv(folder / "assignments.csv", _assignments_table(table, membership))
+            if args.method != "em":
+                written += ["posterior.nc", "compare_em.csv"]
+                set_group(fit, "membership", membership)
+                with atomic_path(folder / "posterior.nc") as tmp:
+                    to_netcdf(fit, tmp)
+                _write_csv(folder / "compare_em.csv", comparison)
+            if not args.no_plots:
+                say("plots ...")
+                plots = _write_fit_plots(folder / "plots", fit, table, em, args.seed)
+                written += [str(p.relative_to(folder)) for p in plots]
+            return written
+
+        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
     return 0
 
 
 def _cmd_select_k(args) -> int:
+    _check_options(args)
     table = _select_columns(_read_table(args), args.columns)
     ks = _parse_components(args.components)
     if ks and len(table) < max(ks):
         raise CLIError(f"{len(table)} rows is too few for {max(ks)} components")
     check_data(table)
+    if ks and min(ks) >= 1:
+        _check_bayesian_data(table, max(ks), args.covariance)  # the largest k needs the most data
+    out = _OutputFolder(args.out) if args.out else None
     say = _reporter(args.quiet)
     selection = select_k(
         table,
@@ -159,19 +385,24 @@ def _cmd_select_k(args) -> int:
         progress=say,
         **_bayesian_options(args),
     )
+    for fit in selection.fits.values():
+        _check_complete(fit, args)
     text = format_k_selection(selection)
     print(text)
-    if args.out:
-        out = Path(args.out)
-        write_text_atomic(out / "selection.txt", text + "\n")
-        _write_csv(out / "selection.csv", selection.table.reset_index())
-        written = [out / "selection.txt", out / "selection.csv"]
-        if not args.no_plots:
-            from bayes_gmm import plots
+    if out is not None:
 
-            plots.save_figure(plots.plot_k_selection(selection), out / "k_selection.png")
-            written.append(out / "k_selection.png")
-        print("\nwrote " + ", ".join(str(p) for p in written))
+        def write_files(folder: Path) -> list[str]:
+            write_text_atomic(folder / "selection.txt", text + "\n")
+            _write_csv(folder / "selection.csv", selection.table.reset_index())
+            written = ["selection.txt", "selection.csv"]
+            if not args.no_plots:
+                from bayes_gmm import plots
+
+                plots.save_figure(plots.plot_k_selection(selection), folder / "k_selection.png")
+                written.append("k_selection.png")
+            return written
+
+        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
     return 0
 
 
@@ -319,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with _INTERRUPT, warnings.catch_warnings():
             # Warnings meant for users are shown as one line each; library-internal noise (deprecations,
             # floating-point notices from diagnostics of fixed parameters) is not.
             for category in (DeprecationWarning, FutureWarning, RuntimeWarning):
@@ -327,9 +558,38 @@ def main(argv=None) -> int:
             warnings.simplefilter("always", ConvergenceWarning)
             warnings.showwarning = _show_warning
             return args.handler(args)
-    except (CLIError, ValueError, TypeError, ImportError) as exc:
-        print(f"bayes-gmm: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return _interrupted(args)
+    except Exception as exc:  # one line for the user, whatever went wrong; never a traceback
+        if _INTERRUPT.interrupted:  # e.g. a half-filled trace after Ctrl-C failed a later check
+            return _interrupted(args)
+        if os.environ.get(TRACEBACK_ENV):
+            traceback.print_exc()
+        print(f"bayes-gmm: {_error_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _interrupted(args) -> int:
+    kept = f"; {args.out} is as it was" if getattr(args, "out", None) else ""
+    print(f"bayes-gmm: interrupted: nothing was written{kept}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _error_line(exc: Exception) -> str:
+    message = " ".join(str(exc).split())  # one line, even for multi-line library messages
+    if isinstance(exc, ZeroDivisionError):
+        return (
+            "error: the fit reached a covariance with a zero standard deviation (a collapsed component). "
+            "Use fewer components or --covariance diag, and check the data for duplicated or collinear columns"
+        )
+    if isinstance(exc, (CLIError, ValueError, TypeError, ImportError, ArithmeticError)):
+        return f"error: {message}"
+    if isinstance(exc, OSError):
+        return f"error: could not read or write a file: {message}"
+    return (
+        f"internal error ({type(exc).__name__}: {message}). Please report it with the command line; "
+        f"{TRACEBACK_ENV}=1 shows the traceback"
+    )
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

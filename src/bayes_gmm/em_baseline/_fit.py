@@ -22,6 +22,7 @@ from bayes_gmm._validation import (
     check_n_components,
     check_nonnegative_float,
     check_positive_int,
+    warn_if_regularisation_dominates,
 )
 from bayes_gmm.em_baseline._init import INIT_METHODS, initial_responsibilities
 from bayes_gmm.em_baseline._kernels import fused_estep_statistics
@@ -142,6 +143,7 @@ def fit_em(
     max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
     tol = check_nonnegative_float(tol, "tol")
     reg_covar = check_nonnegative_float(reg_covar, "reg_covar")
+    warn_if_regularisation_dominates(X, reg_covar)
     if initial_params is not None and initial_resp is not None:
         raise ValueError("Pass at most one of initial_params and initial_resp; got both.")
     warm_start = initial_params is not None or initial_resp is not None

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pymc as pm
 
+from bayes_gmm._validation import check_positive_float
+from bayes_gmm.exceptions import IllConditionedCovarianceError
 from bayes_gmm.inference._backends import single_threaded_blas
 
 ADVI_METHODS = {"advi": "advi", "fullrank_advi": "fullrank_advi"}
@@ -57,22 +59,41 @@ def run_advi(
     random_seed: int,
     progressbar: bool,
 ) -> tuple[ADVIRun, list[ADVIRun]]:
-    """Fit one approximation per start point and return the best (highest final ELBO) and all runs."""
+    """Fit one approximation per start point and return the best (highest final ELBO) and all runs.
+
+    A run that reaches a NaN ELBO or a singular covariance raises a ValueError that says what to change,
+    not the optimiser's or the likelihood kernel's own exception.
+    """
+    learning_rate = check_positive_float(
+        learning_rate, "advi_learning_rate", example=" Use e.g. advi_learning_rate=0.01."
+    )
     seeds = np.random.SeedSequence(random_seed).generate_state(len(starts))
     runs = []
     for start, seed in zip(starts, seeds, strict=True):
         stopper = ElboPlateau(tolerance=tolerance)
-        with single_threaded_blas():
-            approx = pm.fit(
-                n=max_iter,
-                method=ADVI_METHODS[method],
-                model=model,
-                start=start,
-                obj_optimizer=pm.adam(learning_rate=learning_rate),
-                callbacks=[stopper],
-                random_seed=int(seed),
-                progressbar=progressbar,
-            )
+        try:
+            with single_threaded_blas():
+                approx = pm.fit(
+                    n=max_iter,
+                    method=ADVI_METHODS[method],
+                    model=model,
+                    start=start,
+                    obj_optimizer=pm.adam(learning_rate=learning_rate),
+                    callbacks=[stopper],
+                    random_seed=int(seed),
+                    progressbar=progressbar,
+                )
+        except FloatingPointError:  # PyMC: "NaN occurred in optimization"
+            raise ValueError(
+                f"ADVI diverged: the ELBO became NaN with advi_learning_rate={learning_rate}. Lower "
+                f"advi_learning_rate (e.g. {learning_rate / 10:g}), or use method='nuts'."
+            ) from None
+        except ZeroDivisionError:  # the fused likelihood met a standard deviation of exactly 0
+            raise IllConditionedCovarianceError(
+                f"ADVI reached a covariance with a zero standard deviation (a collapsed component) with "
+                f"advi_learning_rate={learning_rate}. Lower advi_learning_rate, use fewer components or "
+                f"covariance_type='diag', or use method='nuts'."
+            ) from None
         losses = np.asarray(approx.hist, dtype=float)
         tail = losses[-min(len(losses), stopper.window) :]
         runs.append(ADVIRun(approx, losses, stopper.converged_at is not None, float(-np.mean(tail))))

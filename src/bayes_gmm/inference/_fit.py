@@ -14,8 +14,10 @@ from bayes_gmm._validation import (
     check_choice,
     check_covariance_type,
     check_data,
+    check_fit_data,
     check_n_components,
     check_nonnegative_float,
+    check_positive_float,
     check_positive_int,
 )
 from bayes_gmm._version import __version__
@@ -120,16 +122,40 @@ def fit_gmm(
         bayes_gmm_version, relabelled_fraction, rhat_max (and rhat_max_before_relabelling), ess_bulk_min,
         ess_tail_min, n_divergences, sampling_time_s (compiling and sampling), compile_time_s (nutpie), and
         for ADVI advi_converged, advi_iterations and elbo_final.
+
+    Raises
+    ------
+    ValueError
+        Before any fitting, for bad arguments and for data on which the posterior is degenerate: too few
+        (distinct) rows for the components and covariance type, a constant column, columns on scales more
+        than 1e10 apart, or (``full``, ``tied``) linearly dependent columns; each message says what to do.
+
+    Warns
+    -----
+    bayes_gmm.exceptions.ConvergenceWarning
+        When NUTS diagnostics after relabelling are poor (see above), or ADVI stops at `advi_max_iter`
+        before its ELBO plateaus.
+    UserWarning
+        When columns are nearly linearly dependent or many rows repeat.
     """
     feature_source = X
     n_components = check_n_components(n_components)
     covariance_type = check_covariance_type(covariance_type)
     method = check_choice(method, "method", METHODS)
     X = check_data(X, min_samples=n_components)
+    # Degenerate data (collinear or constant columns, extreme scales, too few points) fails here, not mid-sampling.
+    check_fit_data(X, n_components, covariance_type, feature_names=getattr(feature_source, "columns", None))
     draws = check_positive_int(draws, "draws")
     chains = check_positive_int(chains, "chains")
     tune = check_positive_int(tune, "tune", minimum=0)
     jitter = check_nonnegative_float(jitter, "jitter")
+    if method != "nuts":
+        advi_learning_rate = check_positive_float(
+            advi_learning_rate, "advi_learning_rate", example=" Use e.g. advi_learning_rate=0.01."
+        )
+        advi_max_iter = check_positive_int(advi_max_iter, "advi_max_iter")
+        advi_tolerance = check_nonnegative_float(advi_tolerance, "advi_tolerance")
+        advi_restarts = check_positive_int(advi_restarts, "advi_restarts")
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must be in (0, 1); got {target_accept!r}. Use e.g. 0.9.")
     if minibatch_size is not None and method == "nuts":
@@ -137,6 +163,10 @@ def fit_gmm(
             "minibatch_size only applies to ADVI (method='advi' or 'fullrank_advi'); NUTS needs "
             "the full data. Remove minibatch_size or choose an ADVI method."
         )
+    if method == "nuts":
+        backend = resolve_backend(backend)  # an unknown or missing back end fails before EM runs
+    if cores is not None:
+        cores = check_positive_int(cores, "cores")
     seeds = np.random.SeedSequence(random_seed).generate_state(4)
     rng = np.random.default_rng(seeds[0])
     if em is None:
@@ -146,13 +176,13 @@ def fit_gmm(
             f"em must be an EMResult with {n_components} components and {X.shape[1]} features, fitted to "
             f"this data; got {em!r:.80}. Leave em=None to fit it here."
         )
-    if method == "nuts":
-        backend = resolve_backend(backend)
     # The fused likelihood Op runs in Python (PyMC's sampler, ADVI) and in numba mode (nutpie); JAX needs
     # the graph.
     likelihood = "graph" if method == "nuts" and backend == "numpyro" else "fused"
+    # A DataFrame keeps its column names as the feature coordinate, in every model built here.
+    model_data = feature_source if hasattr(feature_source, "columns") else X
     model = build_model(
-        feature_source if hasattr(feature_source, "columns") else X,
+        model_data,
         n_components,
         covariance_type=covariance_type,
         priors=priors,
@@ -189,7 +219,11 @@ def fit_gmm(
             model
             if minibatch_size is None
             else build_model(
-                X, n_components, covariance_type=covariance_type, priors=priors, minibatch_size=minibatch_size
+                model_data,
+                n_components,
+                covariance_type=covariance_type,
+                priors=priors,
+                minibatch_size=minibatch_size,
             )
         )
         n_runs = check_positive_int(advi_restarts, "advi_restarts")
@@ -210,6 +244,14 @@ def fit_gmm(
             advi_iterations=len(best.loss_history),
             elbo_final=best.final_elbo,
         )
+        if not best.converged:
+            warnings.warn(
+                f"ADVI stopped at advi_max_iter={len(best.loss_history)} iterations before its ELBO "
+                f"plateaued (relative change < advi_tolerance={advi_tolerance}); the approximation may be "
+                f"far from the optimum. Raise advi_max_iter or advi_learning_rate, or use NUTS.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
     attrs["backend"] = backend
     attrs["sampling_time_s"] = time.perf_counter() - started
     _set_observed_data(idata, model)

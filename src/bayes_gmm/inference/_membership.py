@@ -10,6 +10,8 @@ matrix (:func:`co_clustering`) needs no labelling at all.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
@@ -25,6 +27,7 @@ from bayes_gmm.inference._partition import (
     co_clustering_matrix,
     point_partition,
 )
+from bayes_gmm.inference._start import em_full_covariances
 from bayes_gmm.models import OBSERVED
 
 #: Bytes of work memory one chunk of draws may use when the responsibilities are computed.
@@ -95,8 +98,10 @@ def weighted_log_densities(X, weights, means, covariances) -> np.ndarray:
             "covariance_type ('tied', 'diag' or 'spherical'), or check the fit's diagnostics."
         ) from None
     diff = X[None, None, :, :] - means[:, :, None, :]  # (S, K, N, D)
-    y = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # (S, K, D, N)
-    maha = np.einsum("skdn,skdn->skn", y, y)
+    with np.errstate(over="ignore", invalid="ignore"):  # points so far away that |y|^2 overflows
+        y = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # (S, K, D, N)
+        maha = np.einsum("skdn,skdn->skn", y, y)
+    maha[np.isnan(maha)] = np.inf  # inf - inf inside the solve: as far as an overflow, density 0
     log_det = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)  # (S, K)
     with np.errstate(divide="ignore"):  # a weight of exactly 0 gives log 0 = -inf, i.e. responsibility 0
         log_joint = -0.5 * (X.shape[1] * LOG_2PI + maha) - log_det[..., None] + np.log(weights)[..., None]
@@ -104,8 +109,38 @@ def weighted_log_densities(X, weights, means, covariances) -> np.ndarray:
 
 
 def _responsibilities(X, weights, means, covariances) -> np.ndarray:
+    """Responsibilities (S, N, K), normalised in log space; never NaN.
+
+    A point so far from every component that all its densities underflow to 0 goes to the component
+    nearest in Mahalanobis distance (the limit of the responsibilities as the point moves away).
+    """
     log_joint = weighted_log_densities(X, weights, means, covariances)
-    return np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True))
+    top = log_joint.max(axis=-1, keepdims=True)
+    lost = ~np.isfinite(top[..., 0])
+    resp = np.exp(log_joint - np.where(lost[..., None], 0.0, top))
+    resp /= np.where(lost[..., None], 1.0, resp.sum(axis=-1, keepdims=True))
+    if lost.any():
+        draw, point = np.nonzero(lost)
+        resp[draw, point] = nearest_components(X[point], weights[draw], means[draw], covariances[draw])
+    return resp
+
+
+def nearest_components(points, weights, means, covariances) -> np.ndarray:
+    """One-hot responsibilities (L, K) of the component nearest each point in Mahalanobis distance.
+
+    Row l compares ``points[l]`` with the components ``means[l]``, ``covariances[l]`` (weights > 0 only);
+    the differences are scaled by their largest entry first, so that distances that overflow float64
+    can still be compared. Ties share the responsibility equally.
+    """
+    diff = points[:, None, :] - means  # (L, K, D)
+    scale = np.abs(diff).max(axis=(1, 2), keepdims=True)
+    diff = diff / np.where(scale > 0, scale, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = np.linalg.solve(np.linalg.cholesky(covariances), diff[..., None])[..., 0]
+        distance = np.einsum("lkd,lkd->lk", y, y)
+    distance[np.isnan(distance) | ~(weights > 0)] = np.inf
+    nearest = distance == distance.min(axis=1, keepdims=True)
+    return nearest / nearest.sum(axis=1, keepdims=True)
 
 
 def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.ndarray:
@@ -126,6 +161,7 @@ def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.nd
     -------
     ndarray of shape (n_samples,)
     """
+    check_fit(fit, func="posterior_log_density")
     if isinstance(fit, EMResult):
         return fit.score_samples(_em_points(fit, X, func="posterior_log_density"))
     return mean_log_density(_points(fit, X), *posterior_draws(fit, max_draws))
@@ -173,16 +209,22 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
 
         ``attrs`` say the source ("posterior" or "em"), the interval probability and the number of draws.
     """
-    if not 0.0 < interval_prob < 1.0:
+    check_fit(fit, func="membership_probabilities")
+    if (
+        isinstance(interval_prob, bool)
+        or not isinstance(interval_prob, numbers.Real)
+        or not 0.0 < interval_prob < 1.0
+    ):
         raise ValueError(f"interval_prob must be in (0, 1); got {interval_prob!r}. Use e.g. 0.9.")
     if isinstance(fit, EMResult):
         X = _em_points(fit, X, func="membership_probabilities")
-        probability = fit.predict_proba(X)
+        probability = _em_probabilities(fit, X)
         dataset = _summary(probability, np.arange(fit.n_components), np.arange(X.shape[0]))
         dataset.attrs.update(source="em", n_draws=0)
         return dataset
-    obs_ids = fit.observed_data["obs_id"].to_numpy() if X is None else None
+    X_given = X
     X = _points(fit, X)
+    obs_ids = fit.observed_data["obs_id"].to_numpy() if X_given is None else None
     obs_ids = np.arange(X.shape[0]) if obs_ids is None else obs_ids
     weights, means, covariances = posterior_draws(fit, max_draws)
     tail = (1.0 - interval_prob) / 2.0
@@ -241,8 +283,9 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
     xarray.DataArray of shape (n_samples, n_samples)
         Dims ``obs_id`` and ``obs_id_2``; symmetric with unit diagonal.
     """
+    check_fit(fit, func="co_clustering")
     if isinstance(fit, EMResult):
-        resp = fit.predict_proba(_em_points(fit, X, func="co_clustering"))[None]
+        resp = _em_probabilities(fit, _em_points(fit, X, func="co_clustering"))[None]
     else:
         resp = draw_responsibilities(fit, X, max_draws=max_draws)
     obs_ids = np.arange(resp.shape[1])
@@ -250,6 +293,52 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
         co_clustering_matrix(resp),
         dims=("obs_id", "obs_id_2"),
         coords={"obs_id": obs_ids, "obs_id_2": obs_ids},
+    )
+
+
+def _em_probabilities(em: EMResult, X: np.ndarray) -> np.ndarray:
+    """``em.predict_proba(X)``, with points whose densities all underflow sent to the nearest component."""
+    probability = em.predict_proba(X)
+    lost = ~np.isfinite(probability).all(axis=1)
+    if lost.any():
+        n_lost = int(lost.sum())
+        probability[lost] = nearest_components(
+            X[lost],
+            np.broadcast_to(np.asarray(em.weights), (n_lost, em.n_components)),
+            np.broadcast_to(np.asarray(em.means), (n_lost, em.n_components, em.n_features)),
+            np.broadcast_to(em_full_covariances(em), (n_lost, em.n_components, em.n_features, em.n_features)),
+        )
+    return probability
+
+
+#: The posterior variables a Bayesian fit must hold for membership, densities and plots.
+POSTERIOR_VARIABLES = ("weights", "means", "covariances")
+
+
+def check_fit(fit, *, func: str, em_allowed: bool = True) -> None:
+    """Raise a TypeError or ValueError unless `fit` is a fit_gmm result (or, if allowed, an EMResult)."""
+    if em_allowed and isinstance(fit, EMResult):
+        return
+    expected = (
+        "a Bayesian fit from fit_gmm (an xarray.DataTree with a posterior group holding weights, means and "
+        "covariances)" + (" or an EMResult from fit_em" if em_allowed else "")
+    )
+    if not isinstance(fit, xr.DataTree):
+        raise TypeError(
+            f"fit must be {expected}; got {'None' if fit is None else f'a {type(fit).__name__}: {fit!r:.60}'}. "
+            f"Pass what fit_gmm returned "
+            f"(or arviz.from_netcdf loaded), e.g. {func}(fit_gmm(X, 2))."
+        )
+    if not has_group(fit, "posterior"):
+        problem = f"a DataTree without a posterior group (groups: {sorted(fit.children)})"
+    else:
+        missing = [name for name in POSTERIOR_VARIABLES if name not in fit["posterior"]]
+        if not missing:
+            return
+        problem = f"a DataTree whose posterior lacks {missing}"
+    raise ValueError(
+        f"fit must be {expected}; got {problem}. Pass what fit_gmm returned, or a file it wrote "
+        f"(arviz.from_netcdf(path))."
     )
 
 
@@ -272,6 +361,7 @@ def points_for_fit(idata, X, *, func: str) -> np.ndarray:
     A DataFrame is matched to the fit's features by column name (so a different column order is
     harmless); arrays, and DataFrames for a fit made from an array (features ``x0, x1, ...``), by position.
     """
+    check_fit(idata, func=func, em_allowed=False)
     feature_names = [str(f) for f in idata.posterior["feature"].to_numpy()]
     if X is None:
         if not has_group(idata, "observed_data") or OBSERVED not in idata.observed_data:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -73,14 +74,16 @@ def _run_nutpie(model, start_sampler, draws, tune, chains, cores, target_accept,
 
     started = time.perf_counter()
     compiled = _compiled_for(model)
-    # nutpie asks for one start per chain, passing each a seed of its own (derived from `seed` below).
+    # nutpie asks for one start per chain, passing each a seed of its own (derived from `seed` below), from
+    # the chains' threads at once: the compiled PyTensor function is not safe to call concurrently.
     to_unconstrained = unconstrained_point_function(model)
-    compiled = dataclasses.replace(
-        compiled,
-        initial_point_func=lambda chain_seed: to_unconstrained(
-            start_sampler(np.random.default_rng([random_seed, int(chain_seed)]))
-        ),
-    )
+    lock = threading.Lock()
+
+    def chain_start(chain_seed) -> np.ndarray:
+        with lock:
+            return to_unconstrained(start_sampler(np.random.default_rng([random_seed, int(chain_seed)])))
+
+    compiled = dataclasses.replace(compiled, initial_point_func=chain_start)
     compile_time = time.perf_counter() - started
     fit = nutpie.sample(
         compiled,
@@ -158,4 +161,5 @@ def unconstrained_point_function(model: pm.Model) -> Callable[[dict[str, np.ndar
         inputs, pt.concatenate(outputs), mode="FAST_COMPILE", on_unused_input="ignore"
     )
     names = [rv.name for rv in variables]
-    return lambda point: np.asarray(function(*(np.asarray(point[name], dtype=float) for name in names)))
+    # A copy: PyTensor reuses a function's output buffer on the next call.
+    return lambda point: np.array(function(*(np.asarray(point[name], dtype=float) for name in names)))

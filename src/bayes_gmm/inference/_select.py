@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_gmm._validation import check_covariance_type, check_data, check_n_components, check_positive_int
+from bayes_gmm._validation import (
+    check_covariance_type,
+    check_data,
+    check_fit_data,
+    check_n_components,
+    check_positive_int,
+)
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.inference._arviz import compare, loo
 from bayes_gmm.inference._fit import fit_gmm
@@ -101,9 +107,11 @@ def select_k(
     -------
     KSelection
     """
+    feature_names = getattr(X, "columns", None)
     X = check_data(X)
     covariance_type = check_covariance_type(covariance_type)
     ks = _k_values(n_components, X.shape[0])
+    check_fit_data(X, max(ks), covariance_type, feature_names=feature_names)  # before the first fit
     em_n_init = check_positive_int(em_n_init, "em_n_init")
     if "log_likelihood" in fit_options or "em" in fit_options:
         raise ValueError(

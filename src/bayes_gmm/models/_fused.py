@@ -12,7 +12,12 @@ scatter, with g the incoming output gradient):
 - d/dL_k  = tril(Sigma_k^-1 S_k L_k^-T) - R_k diag(1 / L_k,ii)       (L_k the Cholesky factor of Sigma_k)
 - d/dsd_kd = (S_k,dd / sd_kd^2 - R_k) / sd_kd                         (diagonal covariances)
 
-Both Ops run the same numba functions from Python (``perform``: PyMC's own sampler, ADVI) and inside
+A sampler needs the value and the gradient at every point: in a compiled graph that holds both, the rewrite
+:func:`fuse_mixture_logp_and_grad` replaces the pair by :class:`MixtureLogpAndGrad`, which fills the
+pointwise log-likelihood and accumulates the weighted statistics in the same pass (the separate Ops each
+recompute the densities and responsibilities of every sample).
+
+The Ops run the same numba functions from Python (``perform``: PyMC's own sampler, ADVI) and inside
 PyTensor's numba back end (registered with ``numba_funcify``: nutpie compiles the whole logp and gradient
 to one numba function). The symbolic graph stays the reference: the tests check values and gradients of
 this Op against it, and the JAX back end (numpyro) uses the graph.
@@ -30,7 +35,10 @@ import pytensor.tensor as pt
 from pytensor.gradient import grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.graph.traversal import ancestors
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+from pytensor.tensor.rewriting.basic import register_specialize
 
 from bayes_gmm.em_baseline import _kernels
 from bayes_gmm.em_baseline._kernels import serial_fused_estep_statistics
@@ -103,12 +111,14 @@ def _pointwise(x, weights, means, prec, log_det):
 
 
 @numba.njit(cache=True)
-def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_grad):
+def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_grad, pointwise):
+    # `pointwise` (n_samples,) receives the (unweighted) pointwise log-likelihood in the same pass; an
+    # empty array skips it.
     n_samples = x.shape[0]
     # The incoming gradient of a summed log-likelihood may arrive as one broadcastable value.
     g = np.full(n_samples, output_grad[0]) if output_grad.shape[0] != n_samples else output_grad
     _, nk, sx, sxx = _statistics(
-        x, weights, means, prec, log_det, full_scatter, np.ascontiguousarray(g), np.empty(0)
+        x, weights, means, prec, log_det, full_scatter, np.ascontiguousarray(g), pointwise
     )
     return nk, sx, sxx
 
@@ -128,11 +138,9 @@ def diagonal_mixture_logp(x, weights, means, sd):
 
 
 @numba.njit(cache=True)
-def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
-    """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and Cholesky factors."""
-    n_components, n = means.shape
-    prec, log_det = _cholesky_precision(chol, n_components)
-    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, True, output_grad)
+def _cholesky_gradients(weights, chol, prec, nk, sx, sxx):
+    # Gradients with respect to weights, means and Cholesky factors from the weighted statistics.
+    n_components, n = sx.shape
     grad_means = np.zeros((n_components, n))
     grad_chol = np.zeros(chol.shape)  # a tied factor (J = 1) collects the terms of every component
     precision = np.zeros((n, n))
@@ -159,10 +167,8 @@ def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
 
 
 @numba.njit(cache=True)
-def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
-    """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and standard deviations."""
-    prec, log_det = _diagonal_precision(sd)
-    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, False, output_grad)
+def _diagonal_gradients(weights, sd, nk, sx, sxx):
+    # Gradients with respect to weights, means and standard deviations from the weighted statistics.
     variance = np.square(sd)
     grad_sd = np.empty(sd.shape)
     for k in range(sd.shape[0]):
@@ -171,10 +177,47 @@ def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
     return nk / _floored(weights), sx / variance, grad_sd
 
 
-#: structure -> (pointwise log-likelihood, its gradient); the same functions run in ``perform`` and numba mode.
+@numba.njit(cache=True)
+def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
+    """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and Cholesky factors."""
+    prec, log_det = _cholesky_precision(chol, means.shape[0])
+    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, True, output_grad, np.empty(0))
+    return _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
+    """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and standard deviations."""
+    prec, log_det = _diagonal_precision(sd)
+    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, False, output_grad, np.empty(0))
+    return _diagonal_gradients(weights, sd, nk, sx, sxx)
+
+
+@numba.njit(cache=True)
+def cholesky_mixture_logp_and_grad(x, weights, means, chol, output_grad):
+    """Pointwise log-likelihood and the gradients of :func:`cholesky_mixture_logp_grad`, in one pass."""
+    prec, log_det = _cholesky_precision(chol, means.shape[0])
+    pointwise = np.empty(x.shape[0])
+    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, True, output_grad, pointwise)
+    grad_weights, grad_means, grad_chol = _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
+    return pointwise, grad_weights, grad_means, grad_chol
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp_and_grad(x, weights, means, sd, output_grad):
+    """Pointwise log-likelihood and the gradients of :func:`diagonal_mixture_logp_grad`, in one pass."""
+    prec, log_det = _diagonal_precision(sd)
+    pointwise = np.empty(x.shape[0])
+    nk, sx, sxx = _weighted_statistics(x, weights, means, prec, log_det, False, output_grad, pointwise)
+    grad_weights, grad_means, grad_sd = _diagonal_gradients(weights, sd, nk, sx, sxx)
+    return pointwise, grad_weights, grad_means, grad_sd
+
+
+#: structure -> (pointwise log-likelihood, its gradient, both in one pass); the same functions run in
+#: ``perform`` and (through C entry points) in numba mode.
 _IMPLEMENTATIONS = {
-    "cholesky": (cholesky_mixture_logp, cholesky_mixture_logp_grad),
-    "diagonal": (diagonal_mixture_logp, diagonal_mixture_logp_grad),
+    "cholesky": (cholesky_mixture_logp, cholesky_mixture_logp_grad, cholesky_mixture_logp_and_grad),
+    "diagonal": (diagonal_mixture_logp, diagonal_mixture_logp_grad, diagonal_mixture_logp_and_grad),
 }
 
 
@@ -222,6 +265,59 @@ class MixtureLogpGrad(Op):
         return [shapes[1], shapes[2], shapes[3]]
 
 
+class MixtureLogpAndGrad(Op):
+    """Pointwise log p(x_n) and the gradient of ``sum_n g_n log p(x_n)``: one pass over the data.
+
+    The outputs are those of :class:`MixtureLogp` and :class:`MixtureLogpGrad` on the same inputs; the
+    rewrite :func:`fuse_mixture_logp_and_grad` puts this Op in place of such a pair in a compiled graph.
+    """
+
+    __props__ = ("structure",)
+
+    def __init__(self, structure: str):
+        self.structure = structure
+
+    def make_node(self, x, weights, means, scale, output_grad):
+        inputs = [pt.as_tensor_variable(v).astype("float64") for v in (x, weights, means, scale, output_grad)]
+        outputs = [pt.vector(dtype="float64"), inputs[1].type(), inputs[2].type(), inputs[3].type()]
+        return Apply(self, inputs, outputs)
+
+    def perform(self, node, inputs, output_storage):
+        results = _IMPLEMENTATIONS[self.structure][2](*inputs)
+        for storage, value in zip(output_storage, results, strict=True):
+            storage[0] = value
+
+    def infer_shape(self, node, shapes):
+        return [(shapes[0][0],), shapes[1], shapes[2], shapes[3]]
+
+    def pullback(self, inputs, outputs, cotangents):
+        # Only rewrites introduce this Op, after differentiation.
+        return [grad_not_implemented(self, i, inp) for i, inp in enumerate(inputs)]
+
+
+@register_specialize
+@node_rewriter([MixtureLogpGrad])
+def fuse_mixture_logp_and_grad(fgraph, node):
+    """Replace a :class:`MixtureLogpGrad` and the :class:`MixtureLogp` on its inputs by one pass over the data.
+
+    During sampling every evaluation needs both the log-likelihood and its gradient; separately, each
+    recomputes the log densities and responsibilities of every sample.
+    """
+    inputs = node.inputs[:4]
+    output_grad = node.inputs[4]
+    for client, _ in fgraph.clients[inputs[0]]:
+        if (
+            isinstance(client.op, MixtureLogp)
+            and client.op.structure == node.op.structure
+            and all(a is b for a, b in zip(client.inputs, inputs, strict=True))
+            # The incoming gradient must not be computed from the log-likelihood itself (a cycle).
+            and client.outputs[0] not in ancestors([output_grad])
+        ):
+            pointwise, *grads = MixtureLogpAndGrad(node.op.structure)(*inputs, output_grad)
+            return {client.outputs[0]: pointwise} | dict(zip(node.outputs, grads, strict=True))
+    return None
+
+
 # PyTensor caches the numba code it compiles for these Ops by their props and this number: hashing the
 # sources makes an edit of the kernels invalidate that cache (numba itself only checks the caller's file).
 _SOURCE_VERSION = int.from_bytes(
@@ -251,3 +347,10 @@ def _numba_mixture_logp_grad(op, node=None, **kwargs):
     from bayes_gmm.models._fused_entry import ENTRY_POINTS
 
     return ENTRY_POINTS[op.structure][1], _SOURCE_VERSION
+
+
+@register_funcify_default_op_cache_key(MixtureLogpAndGrad)
+def _numba_mixture_logp_and_grad(op, node=None, **kwargs):
+    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+
+    return ENTRY_POINTS[op.structure][2], _SOURCE_VERSION

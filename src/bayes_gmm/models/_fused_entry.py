@@ -25,30 +25,24 @@ from numba.core.extending import intrinsic
 
 from bayes_gmm.models._fused import (
     cholesky_mixture_logp,
+    cholesky_mixture_logp_and_grad,
     cholesky_mixture_logp_grad,
     diagonal_mixture_logp,
+    diagonal_mixture_logp_and_grad,
     diagonal_mixture_logp_grad,
 )
 
 _DOUBLE_P = types.CPointer(types.float64)
 _INT = types.int64
-#: x, n, d, weights, k, means, scale (chol: j x d x d, or sd: k x d), j (number of scale matrices), out
-_LOGP_SIGNATURE = types.void(_DOUBLE_P, _INT, _INT, _DOUBLE_P, _INT, _DOUBLE_P, _DOUBLE_P, _INT, _DOUBLE_P)
-#: ... as above, then output_grad, its length, and the three gradient outputs
-_GRAD_SIGNATURE = types.void(
-    _DOUBLE_P,
-    _INT,
-    _INT,
-    _DOUBLE_P,
-    _INT,
-    _DOUBLE_P,
-    _DOUBLE_P,
-    _INT,
-    _DOUBLE_P,
-    _INT,
-    _DOUBLE_P,
-    _DOUBLE_P,
-    _DOUBLE_P,
+#: x, n, d, weights, k, means, scale (chol: j x d x d, or sd: k x d), j (number of scale matrices)
+_PARAMETERS = (_DOUBLE_P, _INT, _INT, _DOUBLE_P, _INT, _DOUBLE_P, _DOUBLE_P, _INT)
+#: ... then the pointwise log-likelihood output
+_LOGP_SIGNATURE = types.void(*_PARAMETERS, _DOUBLE_P)
+#: ... then output_grad, its length, and the three gradient outputs
+_GRAD_SIGNATURE = types.void(*_PARAMETERS, _DOUBLE_P, _INT, _DOUBLE_P, _DOUBLE_P, _DOUBLE_P)
+#: ... as the gradient, with the pointwise log-likelihood output before the three gradient outputs
+_LOGP_AND_GRAD_SIGNATURE = types.void(
+    *_PARAMETERS, _DOUBLE_P, _INT, _DOUBLE_P, _DOUBLE_P, _DOUBLE_P, _DOUBLE_P
 )
 
 
@@ -118,11 +112,41 @@ def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, ou
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
 
 
+@numba.cfunc(_LOGP_AND_GRAD_SIGNATURE, cache=True)
+def _cholesky_logp_and_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out, out_w, out_m, out_c):
+    w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
+    result = carray(out, (n,))
+    gw, gm, gc = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_c, (j, d, d))
+    if _valid_cholesky(w, m, c):
+        result[:], gw[:], gm[:], gc[:] = cholesky_mixture_logp_and_grad(
+            carray(x, (n, d)), w, m, c, carray(g, (n_g,))
+        )
+    else:
+        result[:] = -np.inf
+        gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
+
+
+@numba.cfunc(_LOGP_AND_GRAD_SIGNATURE, cache=True)
+def _diagonal_logp_and_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out, out_w, out_m, out_s):
+    w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
+    result = carray(out, (n,))
+    gw, gm, gs = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_s, (k, d))
+    if _valid_diagonal(w, m, s):
+        result[:], gw[:], gm[:], gs[:] = diagonal_mixture_logp_and_grad(
+            carray(x, (n, d)), w, m, s, carray(g, (n_g,))
+        )
+    else:
+        result[:] = -np.inf
+        gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
+
+
 _SYMBOLS = {
     "bayes_gmm_cholesky_logp": _cholesky_logp_c,
     "bayes_gmm_diagonal_logp": _diagonal_logp_c,
     "bayes_gmm_cholesky_logp_grad": _cholesky_grad_c,
     "bayes_gmm_diagonal_logp_grad": _diagonal_grad_c,
+    "bayes_gmm_cholesky_logp_and_grad": _cholesky_logp_and_grad_c,
+    "bayes_gmm_diagonal_logp_and_grad": _diagonal_logp_and_grad_c,
 }
 for _name, _function in _SYMBOLS.items():
     binding.add_symbol(_name, _function.address)
@@ -131,6 +155,8 @@ _cholesky_logp = types.ExternalFunction("bayes_gmm_cholesky_logp", _LOGP_SIGNATU
 _diagonal_logp = types.ExternalFunction("bayes_gmm_diagonal_logp", _LOGP_SIGNATURE)
 _cholesky_grad = types.ExternalFunction("bayes_gmm_cholesky_logp_grad", _GRAD_SIGNATURE)
 _diagonal_grad = types.ExternalFunction("bayes_gmm_diagonal_logp_grad", _GRAD_SIGNATURE)
+_cholesky_logp_and_grad = types.ExternalFunction("bayes_gmm_cholesky_logp_and_grad", _LOGP_AND_GRAD_SIGNATURE)
+_diagonal_logp_and_grad = types.ExternalFunction("bayes_gmm_diagonal_logp_and_grad", _LOGP_AND_GRAD_SIGNATURE)
 
 
 @intrinsic
@@ -208,8 +234,74 @@ def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     return grad_w, grad_m, grad_s
 
 
-#: structure -> (pointwise log-likelihood, its gradient) through the C entry points.
+@numba.njit(cache=True)
+def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
+    """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_and_grad` through its C entry point."""
+    x, weights, means, chol = _contiguous(x, weights, means, chol)
+    g = np.ascontiguousarray(output_grad)
+    out = np.empty(x.shape[0])
+    grad_w, grad_m, grad_c = np.empty(weights.shape), np.empty(means.shape), np.empty(chol.shape)
+    n, d = x.shape
+    k, j = weights.shape[0], chol.shape[0]
+    p = _data_pointer
+    _cholesky_logp_and_grad(
+        p(x),
+        n,
+        d,
+        p(weights),
+        k,
+        p(means),
+        p(chol),
+        j,
+        p(g),
+        g.shape[0],
+        p(out),
+        p(grad_w),
+        p(grad_m),
+        p(grad_c),
+    )
+    return out, grad_w, grad_m, grad_c
+
+
+@numba.njit(cache=True)
+def diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
+    """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_and_grad` through its C entry point."""
+    x, weights, means, sd = _contiguous(x, weights, means, sd)
+    g = np.ascontiguousarray(output_grad)
+    out = np.empty(x.shape[0])
+    grad_w, grad_m, grad_s = np.empty(weights.shape), np.empty(means.shape), np.empty(sd.shape)
+    n, d = x.shape
+    k = weights.shape[0]
+    p = _data_pointer
+    _diagonal_logp_and_grad(
+        p(x),
+        n,
+        d,
+        p(weights),
+        k,
+        p(means),
+        p(sd),
+        k,
+        p(g),
+        g.shape[0],
+        p(out),
+        p(grad_w),
+        p(grad_m),
+        p(grad_s),
+    )
+    return out, grad_w, grad_m, grad_s
+
+
+#: structure -> (pointwise log-likelihood, its gradient, both in one pass) through the C entry points.
 ENTRY_POINTS = {
-    "cholesky": (cholesky_mixture_logp_entry, cholesky_mixture_logp_grad_entry),
-    "diagonal": (diagonal_mixture_logp_entry, diagonal_mixture_logp_grad_entry),
+    "cholesky": (
+        cholesky_mixture_logp_entry,
+        cholesky_mixture_logp_grad_entry,
+        cholesky_mixture_logp_and_grad_entry,
+    ),
+    "diagonal": (
+        diagonal_mixture_logp_entry,
+        diagonal_mixture_logp_grad_entry,
+        diagonal_mixture_logp_and_grad_entry,
+    ),
 }
