@@ -185,3 +185,22 @@ def test_gradient_weighted_by_the_log_likelihood_itself_is_not_fused(setup):
     expected = cholesky_mixture_logp_grad(*values, 2 * value)
     for result, reference in zip(function(*values), [(value**2).sum(), *expected], strict=True):
         np.testing.assert_allclose(result, reference, rtol=1e-12)
+
+
+def test_entry_points_give_minus_inf_when_every_density_underflows():
+    """A point no component can reach (a scale of 1e-160) has log-likelihood -inf, never stale memory."""
+    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+
+    x = np.array([[1.0, 0.0], [0.0, 0.0]])
+    weights, means = np.array([0.5, 0.5]), np.zeros((2, 2))
+    chol = np.tile(1e-160 * np.eye(2), (2, 1, 1))
+    sd = np.full((2, 2), 1e-160)
+    for structure, scale in (("cholesky", chol), ("diagonal", sd)):
+        logp, _, logp_and_grad = ENTRY_POINTS[structure]
+        for values in (
+            logp(x, weights, means, scale),
+            logp_and_grad(x, weights, means, scale, np.ones(1))[0],
+        ):
+            assert values[0] == -np.inf
+            # At the mean itself the density is huge but finite: log(1 / (2 pi 1e-320)).
+            np.testing.assert_allclose(values[1], -np.log(2 * np.pi) + 2 * 160 * np.log(10), rtol=1e-12)

@@ -110,7 +110,7 @@ def test_advi_means_agree_with_nuts(method):
     advi_mean = advi.posterior["means"].mean(("chain", "draw")).to_numpy()
     # Same labelling (both relabelled to the same EM reference); means within 1.5 NUTS posterior SDs.
     assert np.all(np.abs(advi_mean - nuts_mean) < 1.5 * nuts_sd)
-    assert "log_likelihood" in advi.groups() and advi.log_likelihood[OBSERVED].shape[-1] == len(X)
+    assert "log_likelihood" in advi.children and advi.log_likelihood[OBSERVED].shape[-1] == len(X)
 
 
 def test_faithful_posterior_log_likelihood_sits_just_below_the_em_maximum(load_reference_csv):

@@ -111,7 +111,11 @@ def _swap(stage: Path, path: Path) -> None:
         os.replace(stage, path)  # creates `path`, or replaces an empty folder
         return
     old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-    os.replace(path, old)  # onto the empty folder just made
+    try:
+        os.replace(path, old)  # onto the empty folder just made
+    except BaseException:
+        old.rmdir()
+        raise
     try:
         os.replace(stage, path)
     except BaseException:

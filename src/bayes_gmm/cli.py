@@ -76,41 +76,40 @@ class _Interrupt:
         self.interrupted = False
         self.deferred = False
         self._previous = None
+        self._previous_unraisable = None
 
     def __enter__(self):
         self.interrupted = self.deferred = False
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc_info):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+        sys.unraisablehook = self._previous_unraisable
 
     def _handle(self, signum, frame):
         self.interrupted = True
         if self.deferred:
             return
-        if _in_finalizer(frame):
-            # Python prints and drops an exception raised inside __del__ ("Exception ignored in ..."), which
-            # would show the user a traceback and lose the interrupt: interrupt again a moment later.
+        raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable) -> None:
+        # A KeyboardInterrupt raised inside __del__ or a C callback (numba's cache writer, say) cannot
+        # propagate: Python would print "Exception ignored in ..." with a traceback and drop the interrupt.
+        # Keep quiet and interrupt again a moment later, in ordinary code.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
             threading.Timer(0.05, _thread.interrupt_main).start()
             return
-        raise KeyboardInterrupt
+        self._previous_unraisable(unraisable)
 
     def check(self) -> None:
         """Raise KeyboardInterrupt if Ctrl-C was pressed, even if a library swallowed it."""
         if self.interrupted:
             raise KeyboardInterrupt
-
-
-def _in_finalizer(frame) -> bool:
-    while frame is not None:
-        if frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
 
 
 _INTERRUPT = _Interrupt()

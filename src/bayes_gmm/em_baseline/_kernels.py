@@ -94,6 +94,14 @@ def _fused_estep_statistics(
                     logp[k, b] = math.exp(shifted) if shifted > _NEGLIGIBLE_LOG else 0.0
                     total[b] += logp[k, b]
             for b in range(nb):
+                if not total[b] > 0.0:
+                    # No component has a finite density here (parameters that overflow, or NaN): the
+                    # point's log-likelihood is -inf (NaN for NaN input) and it contributes no statistics.
+                    if store_pointwise:
+                        pointwise[start + b] = max_logp[b] if math.isnan(max_logp[b]) else -math.inf
+                    ll += max_logp[b] if math.isnan(max_logp[b]) else -math.inf
+                    total[b] = 0.0
+                    continue
                 if store_pointwise:
                     pointwise[start + b] = max_logp[b] + math.log(total[b])
                 ll += max_logp[b]

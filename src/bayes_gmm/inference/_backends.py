@@ -34,8 +34,13 @@ def resolve_backend(backend: str) -> str:
         )
     if backend not in available_backends():
         raise ImportError(
-            f"backend={backend!r} needs the optional package(s) {_MODULES[backend]}, which are not installed. "
-            f"Install them with: pip install 'bayes-gmm[{_EXTRA[backend]}]', or use backend='auto'."
+            f"backend={backend!r} needs the package(s) {_MODULES[backend]}, which are not installed. "
+            + (
+                f"Install them with: pip install 'bayes-gmm[{_EXTRA[backend]}]'"
+                if backend in _EXTRA
+                else "Reinstall bayes-gmm"
+            )
+            + ", or use backend='auto'."
         )
     return backend
 

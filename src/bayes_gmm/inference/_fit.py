@@ -200,7 +200,7 @@ def fit_gmm(
         "bayes_gmm_version": __version__,
     }
     if method == "nuts":
-        cores = min(chains, _cpu_count()) if cores is None else check_positive_int(cores, "cores")
+        cores = min(chains, _cpu_count()) if cores is None else cores
         idata = run_nuts(
             model,
             start_sampler,
@@ -226,13 +226,12 @@ def fit_gmm(
                 minibatch_size=minibatch_size,
             )
         )
-        n_runs = check_positive_int(advi_restarts, "advi_restarts")
         best, _ = run_advi(
             fit_model,
-            [start_sampler(rng) for _ in range(n_runs)],
+            [start_sampler(rng) for _ in range(advi_restarts)],
             method=method,
-            max_iter=check_positive_int(advi_max_iter, "advi_max_iter"),
-            tolerance=check_nonnegative_float(advi_tolerance, "advi_tolerance"),
+            max_iter=advi_max_iter,
+            tolerance=advi_tolerance,
             learning_rate=advi_learning_rate,
             random_seed=int(seeds[2]),
             progressbar=progressbar,

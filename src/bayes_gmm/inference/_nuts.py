@@ -36,8 +36,8 @@ def run_nuts(
 ):
     """Sample `model` by NUTS; returns a DataTree with (at least) posterior and sample_stats.
 
-    Every chain starts at ``start_sampler(rng)`` with a generator seeded from `random_seed` and the chain,
-    so the same seed gives the same starts whatever the back end. The pointwise log-likelihood is left out
+    Every chain starts at ``start_sampler(rng)``, with a generator seeded from `random_seed` and the chain
+    (nutpie: the seed it derives for each chain), so the same seed gives the same starts with a back end. The pointwise log-likelihood is left out
     here and computed afterwards for every back end alike. ``attrs["compile_time_s"]`` holds the time
     taken to compile the model (nutpie), before any sampling.
     """
@@ -114,7 +114,7 @@ def _run_nutpie(model, start_sampler, draws, tune, chains, cores, target_accept,
 
 #: nutpie's compiled models of this process, by model structure (see ``build_model``), most recent last.
 _COMPILED: OrderedDict[tuple, object] = OrderedDict()
-_MAX_COMPILED = 16
+_MAX_COMPILED = 4  # each keeps a copy of the data it was compiled with
 
 
 def _compiled_for(model: pm.Model):

@@ -17,6 +17,10 @@ A sampler needs the value and the gradient at every point: in a compiled graph t
 pointwise log-likelihood and accumulates the weighted statistics in the same pass (the separate Ops each
 recompute the densities and responsibilities of every sample).
 
+The kernels use NumPy's floating-point error model: a scale that underflows to zero during a wild sampler
+step gives an infinite or NaN log-likelihood, which the sampler rejects, rather than a ZeroDivisionError
+that would end the run (or, inside a C callback, be lost).
+
 The Ops run the same numba functions from Python (``perform``: PyMC's own sampler, ADVI) and inside
 PyTensor's numba back end (registered with ``numba_funcify``: nutpie compiles the whole logp and gradient
 to one numba function). The symbolic graph stays the reference: the tests check values and gradients of
@@ -46,7 +50,7 @@ from bayes_gmm.em_baseline._kernels import serial_fused_estep_statistics
 _TINY = np.finfo(np.float64).tiny
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _cholesky_precision(chol, n_components):
     # P = L^-T by forward substitution (a NumPy batched solve costs ~70 us per call on 3 2x2 matrices).
     n_factors, n, _ = chol.shape
@@ -69,7 +73,7 @@ def _cholesky_precision(chol, n_components):
     return prec, log_det
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _diagonal_precision(sd):
     n_components, n = sd.shape
     prec = np.zeros((n_components, n, n))
@@ -81,14 +85,14 @@ def _diagonal_precision(sd):
     return prec, log_det
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _floored(weights):
     # Softmax weights are positive; the floor only guards an underflow to exactly 0 (log -> -708, not -inf,
     # and R_k / w_k -> 0 / tiny = 0, not NaN). The value and the gradient both use this one floor.
     return np.maximum(weights, _TINY)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _statistics(x, weights, means, prec, log_det, full_scatter, sample_weight, pointwise):
     log_weights = np.log(_floored(weights))
     return serial_fused_estep_statistics(
@@ -103,14 +107,14 @@ def _statistics(x, weights, means, prec, log_det, full_scatter, sample_weight, p
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _pointwise(x, weights, means, prec, log_det):
     pointwise = np.empty(x.shape[0])
     _statistics(x, weights, means, prec, log_det, False, np.empty(0), pointwise)
     return pointwise
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_grad, pointwise):
     # `pointwise` (n_samples,) receives the (unweighted) pointwise log-likelihood in the same pass; an
     # empty array skips it.
@@ -123,21 +127,21 @@ def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_
     return nk, sx, sxx
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def cholesky_mixture_logp(x, weights, means, chol):
     """Pointwise log-likelihood, covariances given by lower Cholesky factors (J, D, D), J = K or 1."""
     prec, log_det = _cholesky_precision(chol, means.shape[0])
     return _pointwise(x, weights, means, prec, log_det)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def diagonal_mixture_logp(x, weights, means, sd):
     """Pointwise log-likelihood, covariances given by standard deviations (K, D)."""
     prec, log_det = _diagonal_precision(sd)
     return _pointwise(x, weights, means, prec, log_det)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _cholesky_gradients(weights, chol, prec, nk, sx, sxx):
     # Gradients with respect to weights, means and Cholesky factors from the weighted statistics.
     n_components, n = sx.shape
@@ -166,7 +170,7 @@ def _cholesky_gradients(weights, chol, prec, nk, sx, sxx):
     return nk / _floored(weights), grad_means, grad_chol
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _diagonal_gradients(weights, sd, nk, sx, sxx):
     # Gradients with respect to weights, means and standard deviations from the weighted statistics.
     variance = np.square(sd)
@@ -177,7 +181,7 @@ def _diagonal_gradients(weights, sd, nk, sx, sxx):
     return nk / _floored(weights), sx / variance, grad_sd
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
     """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and Cholesky factors."""
     prec, log_det = _cholesky_precision(chol, means.shape[0])
@@ -185,7 +189,7 @@ def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
     return _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
     """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and standard deviations."""
     prec, log_det = _diagonal_precision(sd)
@@ -193,7 +197,7 @@ def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
     return _diagonal_gradients(weights, sd, nk, sx, sxx)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def cholesky_mixture_logp_and_grad(x, weights, means, chol, output_grad):
     """Pointwise log-likelihood and the gradients of :func:`cholesky_mixture_logp_grad`, in one pass."""
     prec, log_det = _cholesky_precision(chol, means.shape[0])
@@ -203,7 +207,7 @@ def cholesky_mixture_logp_and_grad(x, weights, means, chol, output_grad):
     return pointwise, grad_weights, grad_means, grad_chol
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def diagonal_mixture_logp_and_grad(x, weights, means, sd, output_grad):
     """Pointwise log-likelihood and the gradients of :func:`diagonal_mixture_logp_grad`, in one pass."""
     prec, log_det = _diagonal_precision(sd)

@@ -184,7 +184,7 @@ def _contiguous(x, weights, means, scale):
 def cholesky_mixture_logp_entry(x, weights, means, chol):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
-    out = np.empty(x.shape[0])
+    out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
     n, d = x.shape
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
@@ -196,7 +196,7 @@ def cholesky_mixture_logp_entry(x, weights, means, chol):
 def diagonal_mixture_logp_entry(x, weights, means, sd):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
-    out = np.empty(x.shape[0])
+    out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
     n, d = x.shape
     k = weights.shape[0]
     p = _data_pointer
@@ -209,7 +209,11 @@ def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
-    grad_w, grad_m, grad_c = np.empty(weights.shape), np.empty(means.shape), np.empty(chol.shape)
+    grad_w, grad_m, grad_c = (
+        np.full(weights.shape, np.nan),
+        np.full(means.shape, np.nan),
+        np.full(chol.shape, np.nan),
+    )
     n, d = x.shape
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
@@ -224,7 +228,11 @@ def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
-    grad_w, grad_m, grad_s = np.empty(weights.shape), np.empty(means.shape), np.empty(sd.shape)
+    grad_w, grad_m, grad_s = (
+        np.full(weights.shape, np.nan),
+        np.full(means.shape, np.nan),
+        np.full(sd.shape, np.nan),
+    )
     n, d = x.shape
     k = weights.shape[0]
     p = _data_pointer
@@ -239,8 +247,12 @@ def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
-    out = np.empty(x.shape[0])
-    grad_w, grad_m, grad_c = np.empty(weights.shape), np.empty(means.shape), np.empty(chol.shape)
+    out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
+    grad_w, grad_m, grad_c = (
+        np.full(weights.shape, np.nan),
+        np.full(means.shape, np.nan),
+        np.full(chol.shape, np.nan),
+    )
     n, d = x.shape
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
@@ -268,8 +280,12 @@ def diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
-    out = np.empty(x.shape[0])
-    grad_w, grad_m, grad_s = np.empty(weights.shape), np.empty(means.shape), np.empty(sd.shape)
+    out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
+    grad_w, grad_m, grad_s = (
+        np.full(weights.shape, np.nan),
+        np.full(means.shape, np.nan),
+        np.full(sd.shape, np.nan),
+    )
     n, d = x.shape
     k = weights.shape[0]
     p = _data_pointer
