@@ -181,6 +181,12 @@ def _contiguous(x, weights, means, scale):
 
 
 @numba.njit(cache=True)
+def _unset_gradients(weights, means, scale):
+    """Gradient outputs filled with NaN: what a caller sees if the kernel fails."""
+    return np.full(weights.shape, np.nan), np.full(means.shape, np.nan), np.full(scale.shape, np.nan)
+
+
+@numba.njit(cache=True)
 def cholesky_mixture_logp_entry(x, weights, means, chol):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
@@ -209,11 +215,7 @@ def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
-    grad_w, grad_m, grad_c = (
-        np.full(weights.shape, np.nan),
-        np.full(means.shape, np.nan),
-        np.full(chol.shape, np.nan),
-    )
+    grad_w, grad_m, grad_c = _unset_gradients(weights, means, chol)
     n, d = x.shape
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
@@ -228,11 +230,7 @@ def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
-    grad_w, grad_m, grad_s = (
-        np.full(weights.shape, np.nan),
-        np.full(means.shape, np.nan),
-        np.full(sd.shape, np.nan),
-    )
+    grad_w, grad_m, grad_s = _unset_gradients(weights, means, sd)
     n, d = x.shape
     k = weights.shape[0]
     p = _data_pointer
@@ -248,11 +246,7 @@ def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
-    grad_w, grad_m, grad_c = (
-        np.full(weights.shape, np.nan),
-        np.full(means.shape, np.nan),
-        np.full(chol.shape, np.nan),
-    )
+    grad_w, grad_m, grad_c = _unset_gradients(weights, means, chol)
     n, d = x.shape
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
@@ -281,11 +275,7 @@ def diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
-    grad_w, grad_m, grad_s = (
-        np.full(weights.shape, np.nan),
-        np.full(means.shape, np.nan),
-        np.full(sd.shape, np.nan),
-    )
+    grad_w, grad_m, grad_s = _unset_gradients(weights, means, sd)
     n, d = x.shape
     k = weights.shape[0]
     p = _data_pointer
