@@ -48,7 +48,7 @@ def no_fitting(monkeypatch) -> None:
     def fail(*args, **kwargs):
         pytest.fail("fitting started before the input was rejected")
 
-    for name in ("fit_em", "run_nuts", "run_advi"):
+    for name in ("fit_em", "run_nuts", "fit_advi"):
         monkeypatch.setattr(_fit, name, fail)
 
 

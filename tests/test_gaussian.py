@@ -1,4 +1,5 @@
-"""The shared Gaussian math (bayes_gmm._gaussian) and the fused E-step kernel against SciPy references."""
+"""The covariance structures, the shared Gaussian math and the fused E-step kernel (bayes_gmm.covariance)
+against SciPy and scikit-learn references."""
 
 from __future__ import annotations
 
@@ -6,20 +7,26 @@ import numpy as np
 import pytest
 from scipy import stats
 from scipy.special import logsumexp
+from sklearn.mixture import GaussianMixture
 
-from bayes_gmm._gaussian import (
-    covariances_from_precision_cholesky,
-    full_precision_cholesky,
-    log_det_precision_cholesky,
-    log_gaussian_densities,
-    log_responsibilities,
-    precision_cholesky,
-)
-from bayes_gmm.em_baseline._kernels import fused_estep_statistics
+from bayes_gmm.covariance import get_structure, log_gaussian_densities, log_responsibilities
+from bayes_gmm.covariance._kernels import fused_estep_statistics
 from bayes_gmm.exceptions import IllConditionedCovarianceError
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")  # scikit-learn's; mclust's in test_mclust_*
 K, D = 4, 3
+
+
+def precision_cholesky(covariances, covariance_type):
+    return get_structure(covariance_type).precision_cholesky(covariances)
+
+
+def full_precision_cholesky(prec_chol, covariance_type, k, d):
+    return get_structure(covariance_type).full_precision_cholesky(prec_chol, k, d)
+
+
+def log_det_precision_cholesky(prec_chol, covariance_type, d, k=K):
+    return get_structure(covariance_type).log_det_precision_cholesky(prec_chol, k, d)
 
 
 def random_spd(rng, d):
@@ -79,9 +86,7 @@ def test_precision_cholesky_inverts_covariance(problem):
         np.testing.assert_allclose(
             full_p[k] @ full_p[k].T, np.linalg.inv(full_covs[k]), rtol=1e-10, atol=1e-12
         )
-    np.testing.assert_allclose(
-        covariances_from_precision_cholesky(prec_chol, covariance_type), covariances, rtol=1e-10
-    )
+    np.testing.assert_array_equal(get_structure(covariance_type).to_full(covariances, K, D), full_covs)
 
 
 @pytest.mark.parametrize("problem", COVARIANCE_TYPES, indirect=True)
@@ -90,9 +95,7 @@ def test_log_det_precision_cholesky(problem):
     prec_chol = precision_cholesky(covariances, covariance_type)
     log_det = log_det_precision_cholesky(prec_chol, covariance_type, D)
     expected = -0.5 * np.array([np.linalg.slogdet(c)[1] for c in as_full(covariances, covariance_type)])
-    if covariance_type == "tied":
-        assert np.ndim(log_det) == 0
-        expected = expected[0]
+    assert log_det.shape == (K,)
     np.testing.assert_allclose(log_det, expected, rtol=1e-12)
 
 
@@ -178,7 +181,7 @@ def test_fused_estep_statistics_match_scipy(covariance_type, n_samples):
         np.ascontiguousarray(X.T),
         means,
         full_precision_cholesky(prec_chol, covariance_type, K, D),
-        np.broadcast_to(log_det_precision_cholesky(prec_chol, covariance_type, D), (K,)),
+        log_det_precision_cholesky(prec_chol, covariance_type, D),
         np.log(weights),
         full_scatter=full_scatter,
     )
@@ -213,10 +216,49 @@ def test_fused_estep_many_components_log_likelihood():
         np.ascontiguousarray(X.T),
         means,
         full_precision_cholesky(prec_chol, "spherical", k, d),
-        log_det_precision_cholesky(prec_chol, "spherical", d),
+        log_det_precision_cholesky(prec_chol, "spherical", d, k),
         np.log(weights),
         full_scatter=False,
     )
     weighted = scipy_log_densities(X, means, as_full(covariances, "spherical", k=k, d=d)) + np.log(weights)
     np.testing.assert_allclose(log_lik, logsumexp(weighted, axis=1).sum(), rtol=1e-11)
     np.testing.assert_allclose(nk.sum(), X.shape[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize(("k", "d"), [(1, 1), (3, 2), (4, 5)])
+def test_parameter_counts_and_shapes_match_scikit_learn(covariance_type, k, d):
+    structure = get_structure(covariance_type)
+    gm = GaussianMixture(k, covariance_type=covariance_type).fit(
+        np.random.default_rng(0).normal(size=(40, d))
+    )
+    assert structure.n_parameters(k, d) + (k - 1) + k * d == gm._n_parameters()
+    assert structure.shape(k, d) == gm.covariances_.shape == gm.precisions_cholesky_.shape
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_matches_scikit_learn(covariance_type):
+    from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, D)) @ rng.normal(size=(D, D))
+    resp = rng.dirichlet(np.ones(K), size=60)
+    nk, means, expected = _estimate_gaussian_parameters(X, resp, 1e-6, covariance_type)
+    scatter = np.stack([(resp[:, k] * (X - means[k]).T) @ (X - means[k]) / nk[k] for k in range(K)])
+    got = get_structure(covariance_type).m_step(scatter, nk, 1e-6)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_from_full_inverts_to_full(covariance_type):
+    structure = get_structure(covariance_type)
+    covariances = random_covariances(np.random.default_rng(5), covariance_type)
+    full = structure.to_full(covariances, K, D)
+    np.testing.assert_allclose(structure.from_full(full, np.full(K, 1 / K)), covariances, rtol=1e-12)
+
+
+def test_unknown_structure_names_the_choices():
+    with pytest.raises(
+        ValueError, match=r"covariance_type must be one of \('full', 'tied', 'diag', 'spherical', 'EII'"
+    ):
+        get_structure("VVV ")

@@ -24,7 +24,6 @@ from bayes_gmm.inference import (
     start_values,
 )
 from bayes_gmm.inference._backends import resolve_backend
-from bayes_gmm.inference._start import em_full_covariances
 from bayes_gmm.models import OBSERVED
 
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
@@ -57,11 +56,25 @@ def test_start_values_reproduce_the_em_fit(three_blobs, covariance_type):
         np.testing.assert_allclose(chol @ np.swapaxes(chol, -1, -2), em.covariances, rtol=1e-10)
     else:
         np.testing.assert_allclose(start["sigma"] ** 2, em.covariances, rtol=1e-12)
+    _check_jittered_starts(em, covariance_type)
+
+
+@pytest.mark.parametrize("covariance_type", ["EII", "EEI"])
+def test_start_values_of_mclust_models_reproduce_the_em_fit(three_blobs, covariance_type):
+    em = fit_em(three_blobs, 3, covariance_type=covariance_type, random_seed=0)
+    start = start_values(em, covariance_type)
+    shared = em.full_covariances()[0]
+    expected = np.sqrt(shared[0, 0]) if covariance_type == "EII" else np.sqrt(np.diag(shared))
+    np.testing.assert_allclose(start["sigma"], expected, rtol=1e-12)
+    _check_jittered_starts(em, covariance_type)
+
+
+def _check_jittered_starts(em, covariance_type):
     jittered = jittered_start_values(em, covariance_type, 4, jitter=0.05, rng=np.random.default_rng(0))
     assert len(jittered) == 4
     for chain_start in jittered:
         np.testing.assert_allclose(chain_start["weights"].sum(), 1.0)
-        sd = np.sqrt(np.diagonal(em_full_covariances(em), axis1=1, axis2=2))
+        sd = np.sqrt(np.diagonal(em.full_covariances(), axis1=1, axis2=2))
         assert np.all(np.abs(chain_start["means"] - em.means) < 0.3 * sd)  # near EM, in the EM labelling
 
 
@@ -336,7 +349,7 @@ def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_b
         posterior["means"].transpose("chain", "draw", "component", "feature").to_numpy(),
         posterior["covariances"].transpose("chain", "draw", "component", "feature", "feature_cov").to_numpy(),
         ref_means=em.means,
-        ref_covariances=em_full_covariances(em),
+        ref_covariances=em.full_covariances(),
     )
     after = convergence_diagnostics(apply_relabelling(idata.posterior, relabelling), names)["rhat_max"]
     assert before > 1.5

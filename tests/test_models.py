@@ -215,3 +215,39 @@ def test_minibatch_likelihood_is_an_unbiased_estimate_of_the_full_one(data):
     assert estimates.std() > 0  # a new minibatch every evaluation
     # Scaled by total_size / batch_size, the minibatch sum is unbiased for the full-data log-likelihood.
     assert abs(estimates.mean() - target) < 4 * estimates.std() / np.sqrt(len(estimates))
+
+
+@pytest.mark.parametrize("covariance_type", ["EII", "EEI"])
+def test_equal_volume_models_share_one_covariance_and_match_scipy(data, covariance_type):
+    """mclust's EII and EEI as Bayesian models: one (spherical or diagonal) covariance for every component."""
+    results = {}
+    for likelihood in ("fused", "graph"):
+        model = build_model(data, 3, covariance_type=covariance_type, likelihood=likelihood)
+        point = _random_point(model, seed=3)
+        weights, means, covariances = _evaluate(
+            model, [model["weights"], model["means"], model["covariances"]], point
+        )
+        fn = model.logp_dlogp_function(ravel_inputs=True)
+        fn.set_extra_values({})
+        results[likelihood] = fn(DictToArrayBijection.map(point).data)
+    pointwise = model.compile_fn(
+        model.logp(vars=[model[OBSERVED]], sum=False)[0], inputs=model.value_vars, on_unused_input="ignore"
+    )(point)
+    expected = logsumexp(
+        [np.log(weights[k]) + multivariate_normal(means[k], covariances[k]).logpdf(data) for k in range(3)],
+        axis=0,
+    )
+    np.testing.assert_allclose(pointwise, expected, rtol=1e-10)
+    np.testing.assert_allclose(covariances, np.broadcast_to(covariances[0], covariances.shape))
+    np.testing.assert_allclose(covariances[0], np.diag(np.diag(covariances[0])))
+    if covariance_type == "EII":
+        np.testing.assert_allclose(np.diag(covariances[0]), covariances[0, 0, 0])
+    np.testing.assert_allclose(results["fused"][0], results["graph"][0], rtol=1e-11)
+    np.testing.assert_allclose(results["fused"][1], results["graph"][1], rtol=1e-8, atol=1e-8)
+
+
+def test_models_without_a_bayesian_prior_are_refused_by_name(data):
+    with pytest.raises(
+        ValueError, match=r"covariance_type='VEV' has no Bayesian model.*Fit it by EM with fit_em"
+    ):
+        build_model(data, 2, covariance_type="VEV")

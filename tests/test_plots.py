@@ -25,6 +25,7 @@ from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import fit_gmm
 from bayes_gmm.inference._membership import membership_probabilities
+from bayes_gmm.plots._ellipses import covariance_ellipse
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -133,7 +134,7 @@ def test_ellipse_axes_are_sigma_times_sqrt_eigenvalues_along_the_eigenvectors(an
     theta = np.deg2rad(angle_deg)
     rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     covariance = rotation @ np.diag([sd_major**2, sd_minor**2]) @ rotation.T
-    ellipse = plots._covariance_ellipse((1.0, -2.0), covariance, n_sigma)
+    ellipse = covariance_ellipse((1.0, -2.0), covariance, n_sigma)
     assert ellipse.center == pytest.approx((1.0, -2.0))
     assert ellipse.width == pytest.approx(2 * n_sigma * sd_major)
     assert ellipse.height == pytest.approx(2 * n_sigma * sd_minor)
@@ -424,7 +425,7 @@ def test_bad_inputs_raise_with_a_message_that_names_the_parameter_and_a_fix(em_2
         (
             lambda: plots.plot_clusters(em_2d),
             ValueError,
-            r"X is required to plot an EM fit.*plot_clusters\(em, X\)",
+            r"X is required for an EM fit.*plot_clusters\(em, X\)",
         ),
         (
             lambda: plots.plot_clusters(em_2d, data_2d, features=(0, 5)),
@@ -481,7 +482,11 @@ def test_bad_inputs_raise_with_a_message_that_names_the_parameter_and_a_fix(em_2
             ValueError,
             r"interval_prob must be in \(0, 1\); got 1\.5",
         ),
-        (lambda: plots.plot_clusters("a fit", data_2d), TypeError, r"fit must be an EMResult .* got str"),
+        (
+            lambda: plots.plot_clusters("a fit", data_2d),
+            TypeError,
+            r"fit must be a Bayesian fit from fit_gmm .* or an EMResult from fit_em; got a str",
+        ),
         (lambda: plots.plot_clusters(em_2d, data_2d, ax="left"), TypeError, r"ax must be a matplotlib Axes"),
     ]
     for call, error, pattern in cases:

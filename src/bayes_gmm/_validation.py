@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+from bayes_gmm.covariance import get_structure
+
 #: Largest magnitude accepted in data: squares and sums of squares of larger values overflow float64.
 MAX_ABS_VALUE = 1e100
 #: Smallest column standard deviation a Bayesian fit accepts (its variance must not underflow).
@@ -23,12 +25,57 @@ COLLINEAR_CONDITION = 1e6
 NEAR_COLLINEAR_CONDITION = 1e3
 
 
+def default_feature_names(n_features: int) -> tuple[str, ...]:
+    """Names of the features of data without column names: ``x0, x1, ...``."""
+    return tuple(f"x{d}" for d in range(n_features))
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedData:
+    """Data checked once at the public boundary: the values and the features' names.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_samples, n_features)
+        C-contiguous, finite float64.
+    feature_names : tuple of str
+        A DataFrame's column names, or ``x0, x1, ...`` (:func:`default_feature_names`).
+    """
+
+    values: np.ndarray
+    feature_names: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+    @property
+    def named(self) -> bool:
+        """Whether the feature names came with the data (a DataFrame's columns)."""
+        return self.feature_names != default_feature_names(self.values.shape[1])
+
+
+def checked_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> CheckedData:
+    """`X` checked by :func:`check_data`, with its feature names; a :class:`CheckedData` passes through
+    (after the `min_samples` and `n_features` checks)."""
+    if isinstance(X, CheckedData):
+        check_data(X.values, name=name, min_samples=min_samples, n_features=n_features)
+        return X
+    columns = getattr(X, "columns", None)
+    values = check_data(X, name=name, min_samples=min_samples, n_features=n_features)
+    names = tuple(str(c) for c in columns) if columns is not None else default_feature_names(values.shape[1])
+    return CheckedData(values, names)
+
+
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
     """Return `X` as a C-contiguous float64 array of shape (n_samples, n_features).
 
-    Accepts NumPy arrays, nested lists and pandas DataFrames. A 1-D input is rejected rather than
-    guessed at, because a vector is ambiguous (many samples of one feature, or one sample).
+    Accepts NumPy arrays, nested lists, pandas DataFrames and :class:`CheckedData`. A 1-D input is
+    rejected rather than guessed at, because a vector is ambiguous (many samples of one feature, or one
+    sample).
     """
+    if isinstance(X, CheckedData):
+        X = X.values
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes") and hasattr(X.dtypes, "items"):  # pandas DataFrame
         non_numeric = [str(c) for c, t in X.dtypes.items() if not _is_numeric_dtype(t)]
         if non_numeric:
@@ -120,12 +167,10 @@ def _unmasked(X: np.ma.MaskedArray, name: str) -> np.ndarray:
     )
 
 
-def check_fit_data(
-    X: np.ndarray, n_components: int, covariance_type: str, *, feature_names=None, name: str = "X"
-) -> None:
+def check_fit_data(X, n_components: int, covariance_type: str, *, name: str = "X") -> None:
     """Refuse, before any sampling, data on which a Bayesian mixture's posterior is degenerate.
 
-    `X` is what :func:`check_data` returned. Raises a ValueError naming the problem and a fix for: fewer
+    `X` is data as :func:`checked_data` takes it (best, what it returned: the data are not checked twice). Raises a ValueError naming the problem and a fix for: fewer
     samples than the covariance type needs per component, fewer distinct rows than that, a constant
     column, a column whose spread underflows float64, columns whose scales differ by more than
     :data:`MAX_SCALE_RATIO`, and (``full``, ``tied``) linearly dependent columns (condition number of the
@@ -134,21 +179,17 @@ def check_fit_data(
     components can then collapse onto repeated points or a thin slice of the data, which shows as
     divergences and poor mixing.
     """
+    X = checked_data(X, name=name)
     n_samples, n_features = X.shape
     k, d = n_components, n_features
     # How columns are named in messages: 'waiting' for a DataFrame's column, 1 for an array's.
-    labels = (
-        [repr(str(f)) for f in feature_names] if feature_names is not None else [str(j) for j in range(d)]
-    )
-    needed, per = {
-        "full": (k * (d + 1), f"d + 1 = {d + 1} points per component (K(d + 1) = {k * (d + 1)} in all)"),
-        "tied": (k + d, f"K + d = {k + d} points (the shared covariance has n - K degrees of freedom)"),
-        "diag": (2 * k, f"2 points per component (2K = {2 * k} in all)"),
-        "spherical": (2 * k, f"2 points per component (2K = {2 * k} in all)"),
-    }[covariance_type]
+    labels = [repr(f) for f in X.feature_names] if X.named else [str(j) for j in range(d)]
+    X = X.values
+    structure = get_structure(covariance_type)
+    needed, per = structure.min_samples(k, d)
     fix = (
         "Use fewer components, fewer features, or covariance_type='diag' or 'spherical'."
-        if covariance_type in ("full", "tied")
+        if structure.correlated
         else "Use fewer components."
     )
     if n_samples < needed:
@@ -187,7 +228,7 @@ def check_fit_data(
             f"{MAX_SCALE_RATIO:.0e} one covariance matrix cannot hold both in float64. Standardise the "
             f"columns first, e.g. X = (X - X.mean(axis=0)) / X.std(axis=0), and scale the results back."
         )
-    if covariance_type in ("full", "tied") and d > 1:
+    if structure.correlated and d > 1:
         z = (X - X.mean(axis=0)) / sd
         _, singular, vt = np.linalg.svd(z / np.sqrt(n_samples), full_matrices=False)
         condition = singular[0] / singular[-1] if singular[-1] > 0 else np.inf
@@ -291,13 +332,8 @@ def check_n_components(n_components) -> int:
 
 
 def check_covariance_type(covariance_type) -> str:
-    """Return `covariance_type` if it is one of full, tied, diag, spherical."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {COVARIANCE_TYPES}; got {covariance_type!r}. "
-            f"Use 'full' for one unrestricted covariance per component."
-        )
-    return covariance_type
+    """Return the name of `covariance_type` if it is a known structure (see :data:`COVARIANCE_TYPES`)."""
+    return get_structure(covariance_type).name
 
 
 def check_choice(value, name: str, choices) -> str:

@@ -39,7 +39,8 @@ from bayes_gmm._report import (
     format_em_summary,
     format_k_selection,
 )
-from bayes_gmm._validation import COVARIANCE_TYPES, check_data, check_fit_data, check_n_components
+from bayes_gmm._validation import check_data, check_fit_data, check_n_components
+from bayes_gmm.covariance import COVARIANCE_TYPES
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import (
@@ -278,9 +279,7 @@ def _check_bayesian_data(table: pd.DataFrame, n_components: int, covariance_type
     """fit_gmm's data checks, up front (before EM): its warnings come later, from fit_gmm itself."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        check_fit_data(
-            table.to_numpy(dtype=float), n_components, covariance_type, feature_names=list(table.columns)
-        )
+        check_fit_data(table, n_components, covariance_type)
 
 
 def _check_complete(fit, args) -> None:

@@ -6,5 +6,14 @@ Used to cross-check the Bayesian fits, to start the samplers near the mode, and 
 from bayes_gmm.em_baseline._fit import fit_em
 from bayes_gmm.em_baseline._init import INIT_METHODS, kmeans_plusplus
 from bayes_gmm.em_baseline._result import EMResult, n_free_parameters
+from bayes_gmm.em_baseline._search import ModelSearch, search_models
 
-__all__ = ["INIT_METHODS", "EMResult", "fit_em", "kmeans_plusplus", "n_free_parameters"]
+__all__ = [
+    "INIT_METHODS",
+    "EMResult",
+    "ModelSearch",
+    "fit_em",
+    "kmeans_plusplus",
+    "n_free_parameters",
+    "search_models",
+]

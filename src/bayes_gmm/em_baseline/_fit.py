@@ -9,12 +9,6 @@ from collections.abc import Mapping
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bayes_gmm._gaussian import (
-    full_precision_cholesky,
-    log_det_precision_cholesky,
-    log_responsibilities,
-    precision_cholesky,
-)
 from bayes_gmm._validation import (
     check_choice,
     check_covariance_type,
@@ -24,13 +18,10 @@ from bayes_gmm._validation import (
     check_positive_int,
     warn_if_regularisation_dominates,
 )
+from bayes_gmm.covariance import get_structure, log_responsibilities
+from bayes_gmm.covariance._kernels import fused_estep_statistics
 from bayes_gmm.em_baseline._init import INIT_METHODS, initial_responsibilities
-from bayes_gmm.em_baseline._kernels import fused_estep_statistics
-from bayes_gmm.em_baseline._mstep import (
-    NEEDS_FULL_SCATTER,
-    parameters_from_responsibilities,
-    parameters_from_statistics,
-)
+from bayes_gmm.em_baseline._mstep import parameters_from_responsibilities, parameters_from_statistics
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
 
@@ -68,9 +59,12 @@ def fit_em(
         Data; NumPy arrays, nested lists and pandas DataFrames are accepted.
     n_components : int
         Number of mixture components K.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
         "full": one unrestricted covariance per component; "tied": one covariance shared by all;
-        "diag": per-component diagonal covariances; "spherical": one variance per component.
+        "diag": per-component diagonal covariances; "spherical": one variance per component. Or any of
+        mclust's 14 models by name ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE",
+        "EEV", "VEV", "EVV", "VVV"; "E" and "V" for one feature), of which VVV, EEE, VVI and VII are
+        full, tied, diag and spherical (see :mod:`bayes_gmm.covariance`).
     init : {"kmeans", "kmeans++", "random"}, default "kmeans"
         How the starts are made. "kmeans": one k-means start plus screened k-means++ starts (see
         Notes). "kmeans++": hard assignments to the nearest k-means++ seed. "random": random
@@ -138,6 +132,7 @@ def fit_em(
     n_components = check_n_components(n_components)
     covariance_type = check_covariance_type(covariance_type)
     X = check_data(X, min_samples=n_components)
+    get_structure(covariance_type).check_features(X.shape[1])
     check_choice(init, "init", INIT_METHODS)
     n_init = check_positive_int(n_init, "n_init")
     max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
@@ -209,12 +204,7 @@ def fit_em(
 
 def _collapsed(covariances, covariance_type, reg_covar) -> bool:
     """Whether some component's covariance is at most ``2 * reg_covar`` in some direction."""
-    covariances = np.asarray(covariances)
-    if covariance_type in ("full", "tied"):
-        smallest = np.linalg.eigvalsh(covariances).min()
-    else:  # diagonal or spherical: the variances themselves
-        smallest = covariances.min()
-    return bool(smallest <= 2.0 * reg_covar)
+    return get_structure(covariance_type).smallest_variance(covariances) <= 2.0 * reg_covar
 
 
 def _rank(result, reg_covar):
@@ -290,19 +280,18 @@ def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     Xt = np.array(X.T, order="C")  # a writable copy: numba compiles one specialisation only
-    full_scatter = NEEDS_FULL_SCATTER[covariance_type]
+    structure = get_structure(covariance_type)
 
     def e_step(weights, means, prec_chol):
-        log_det = log_det_precision_cholesky(prec_chol, covariance_type, n_features)
         with np.errstate(divide="ignore"):  # an empty component has log weight -inf
             log_weights = np.log(weights)
         stats = fused_estep_statistics(
             Xt,
             np.ascontiguousarray(means),
-            full_precision_cholesky(prec_chol, covariance_type, n_components, n_features),
-            np.broadcast_to(log_det, (n_components,)),
+            structure.full_precision_cholesky(prec_chol, n_components, n_features),
+            structure.log_det_precision_cholesky(prec_chol, n_components, n_features),
             log_weights,
-            full_scatter=full_scatter,
+            full_scatter=structure.needs_full_scatter,
         )
         if not np.isfinite(stats[0]):
             raise IllConditionedCovarianceError(
@@ -310,7 +299,7 @@ def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_
             )
         return stats
 
-    prec_chol = precision_cholesky(covariances, covariance_type)
+    prec_chol = structure.precision_cholesky(covariances)
     history = []
     converged = False
     n_iter = 0
@@ -318,9 +307,9 @@ def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_
         log_lik, nk, sx, sxx = e_step(weights, means, prec_chol)
         history.append(log_lik)
         weights, means, covariances = parameters_from_statistics(
-            nk, sx, sxx, means, reg_covar, covariance_type
+            nk, sx, sxx, means, reg_covar, covariance_type, previous=covariances
         )
-        prec_chol = precision_cholesky(covariances, covariance_type)
+        prec_chol = structure.precision_cholesky(covariances)
         if len(history) > 1 and abs(history[-1] - history[-2]) / n_samples < tol:
             converged = True
             break
@@ -359,16 +348,11 @@ def _check_initial_params(params, covariance_type, n_components, n_features):
             + (f" with keys {sorted(params)}" if isinstance(params, Mapping) else "")
             + "."
         )
-    cov_shapes = {
-        "full": (n_components, n_features, n_features),
-        "tied": (n_features, n_features),
-        "diag": (n_components, n_features),
-        "spherical": (n_components,),
-    }
+    structure = get_structure(covariance_type)
     expected = {
         "weights": (n_components,),
         "means": (n_components, n_features),
-        "covariances": cov_shapes[covariance_type],
+        "covariances": structure.shape(n_components, n_features),
     }
     arrays = {}
     for key, shape in expected.items():
@@ -387,7 +371,7 @@ def _check_initial_params(params, covariance_type, n_components, n_features):
             f"initial_params['weights'] must be non-negative and sum to 1; got sum {weights.sum():.6g}. "
             "Normalise them with weights / weights.sum()."
         )
-    precision_cholesky(arrays["covariances"], covariance_type)  # raises if not positive definite
+    structure.precision_cholesky(arrays["covariances"])  # raises if not positive definite
     return arrays["weights"], arrays["means"], arrays["covariances"]
 
 

@@ -5,30 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg
 
-from bayes_gmm._gaussian import log_responsibilities
 from bayes_gmm._validation import check_data, check_positive_int
+from bayes_gmm.covariance import get_structure, log_responsibilities
 
 
 def n_free_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
     """Number of free parameters of a Gaussian mixture (K components, D features).
 
-    ``(K - 1)`` weights + ``K * D`` means + the covariance parameters:
-
-    - "full":      ``K * D * (D + 1) / 2``
-    - "tied":      ``D * (D + 1) / 2``
-    - "diag":      ``K * D``
-    - "spherical": ``K``
+    ``(K - 1)`` weights + ``K * D`` means + the covariance structure's parameters
+    (:meth:`bayes_gmm.covariance.CovarianceStructure.n_parameters`), as R's mclust counts them.
     """
     k, d = n_components, n_features
-    cov_params = {
-        "full": k * d * (d + 1) // 2,
-        "tied": d * (d + 1) // 2,
-        "diag": k * d,
-        "spherical": k,
-    }[covariance_type]
-    return (k - 1) + k * d + cov_params
+    return (k - 1) + k * d + get_structure(covariance_type).n_parameters(k, d)
 
 
 def _readonly(array) -> np.ndarray:
@@ -104,6 +93,12 @@ class EMResult:
         """Number of free parameters (see :func:`n_free_parameters`)."""
         return n_free_parameters(self.covariance_type, self.n_components, self.n_features)
 
+    def full_covariances(self) -> np.ndarray:
+        """The covariances as full matrices, shape (n_components, n_features, n_features), whatever the type."""
+        return get_structure(self.covariance_type).to_full(
+            self.covariances, self.n_components, self.n_features
+        )
+
     # -- prediction ----------------------------------------------------------------------------------
     def _log_resp(self, X):
         X = check_data(X, n_features=self.n_features)
@@ -140,16 +135,8 @@ class EMResult:
         rng = np.random.default_rng(random_seed)
         labels = rng.choice(self.n_components, size=n_samples, p=self.weights / self.weights.sum())
         noise = rng.standard_normal((n_samples, self.n_features))
-        if self.covariance_type == "full":
-            chol = np.linalg.cholesky(self.covariances)
-            offsets = np.einsum("nij,nj->ni", chol[labels], noise)
-        elif self.covariance_type == "tied":
-            offsets = noise @ linalg.cholesky(self.covariances, lower=True).T
-        elif self.covariance_type == "diag":
-            offsets = noise * np.sqrt(self.covariances[labels])
-        else:
-            offsets = noise * np.sqrt(self.covariances[labels])[:, np.newaxis]
-        return self.means[labels] + offsets, labels
+        chol = np.linalg.cholesky(self.full_covariances())
+        return self.means[labels] + np.einsum("nij,nj->ni", chol[labels], noise), labels
 
     # -- information criteria (lower is better, scikit-learn's sign) ---------------------------------
     def _loglik_and_n(self, X):

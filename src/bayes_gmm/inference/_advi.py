@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
+import xarray as xr
 
 from bayes_gmm._validation import check_positive_float
-from bayes_gmm.exceptions import IllConditionedCovarianceError
+from bayes_gmm.exceptions import ConvergenceWarning, IllConditionedCovarianceError
+from bayes_gmm.inference._arviz import set_group
 from bayes_gmm.inference._backends import single_threaded_blas
 
-ADVI_METHODS = {"advi": "advi", "fullrank_advi": "fullrank_advi"}
+#: The variational methods, by PyMC's names: mean-field and full-rank ADVI.
+ADVI_METHODS = ("advi", "fullrank_advi")
 
 
 class ElboPlateau:
@@ -75,7 +79,7 @@ def run_advi(
             with single_threaded_blas():
                 approx = pm.fit(
                     n=max_iter,
-                    method=ADVI_METHODS[method],
+                    method=method,
                     model=model,
                     start=start,
                     obj_optimizer=pm.adam(learning_rate=learning_rate),
@@ -99,3 +103,42 @@ def run_advi(
         runs.append(ADVIRun(approx, losses, stopper.converged_at is not None, float(-np.mean(tail))))
     best = max(runs, key=lambda run: run.final_elbo)
     return best, runs
+
+
+def fit_advi(
+    model: pm.Model,
+    starts: list[dict[str, np.ndarray]],
+    *,
+    draws: int,
+    random_seed: int,
+    draw_seed: int,
+    **options,
+):
+    """Run :func:`run_advi` and return `draws` draws (seeded by `draw_seed`) of the best approximation.
+
+    ``sample_stats`` holds the ELBO per iteration; ``attrs`` the back end ("pymc"), ``advi_converged``,
+    ``advi_iterations`` and ``elbo_final``. `options` are :func:`run_advi`'s keyword arguments.
+
+    Warns
+    -----
+    bayes_gmm.exceptions.ConvergenceWarning
+        If the best run stopped at ``max_iter`` before its ELBO plateaued.
+    """
+    best, _ = run_advi(model, starts, random_seed=random_seed, **options)
+    idata = best.approximation.sample(draws, random_seed=draw_seed)
+    set_group(idata, "sample_stats", xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
+    idata.attrs.update(
+        backend="pymc",
+        advi_converged=int(best.converged),
+        advi_iterations=len(best.loss_history),
+        elbo_final=best.final_elbo,
+    )
+    if not best.converged:
+        warnings.warn(
+            f"ADVI stopped at advi_max_iter={len(best.loss_history)} iterations before its ELBO plateaued "
+            f"(relative change < advi_tolerance={options['tolerance']}); the approximation may be far from "
+            f"the optimum. Raise advi_max_iter or advi_learning_rate, or use NUTS.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return idata

@@ -53,7 +53,7 @@ def single_threaded_blas():
     """Limit BLAS/OpenMP to one thread here and in any sampling worker process started meanwhile.
 
     Several chains each running multi-threaded BLAS on a few cores oversubscribe them, which made
-    sampling 5-15x slower on a 2-core machine (DESIGN.md). Forked workers inherit the threadpool limit;
+    sampling 5-15x slower on a 2-core machine (measured). Forked workers inherit the threadpool limit;
     spawned ones read the environment variables when they load their BLAS.
     """
     saved = {name: os.environ.get(name) for name in _THREAD_ENV}

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from bayes_gmm.em_baseline import EMResult
-from bayes_gmm.inference._start import em_full_covariances
 
 
 def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
@@ -55,7 +54,7 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
     point = {
         "weights": np.asarray(em.weights),
         "means": np.asarray(em.means),
-        "sd": np.sqrt(np.diagonal(em_full_covariances(em), axis1=-2, axis2=-1)),
+        "sd": np.sqrt(np.diagonal(em.full_covariances(), axis1=-2, axis2=-1)),
     }
     rows = []
     for name, values in draws.items():

@@ -13,23 +13,24 @@ import xarray as xr
 from bayes_gmm._validation import (
     check_choice,
     check_covariance_type,
-    check_data,
     check_fit_data,
     check_n_components,
     check_nonnegative_float,
     check_positive_float,
     check_positive_int,
+    checked_data,
 )
 from bayes_gmm._version import __version__
 from bayes_gmm.em_baseline import EMResult, fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
-from bayes_gmm.inference._advi import ADVI_METHODS, run_advi
+from bayes_gmm.inference._advi import ADVI_METHODS, fit_advi
 from bayes_gmm.inference._arviz import convergence_diagnostics, group_dataset, has_group, set_group
 from bayes_gmm.inference._backends import resolve_backend
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
-from bayes_gmm.inference._start import em_full_covariances, jittered_start_values
-from bayes_gmm.models import DATA, OBSERVED, GMMPriors, build_model
+from bayes_gmm.inference._start import jittered_start_values
+from bayes_gmm.models import OBSERVED, GMMPriors, build_model
+from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
 METHODS = ("nuts", *ADVI_METHODS)
 #: Variables whose R-hat and ESS are reported (the deterministic covariances cover every type).
@@ -138,160 +139,149 @@ def fit_gmm(
     UserWarning
         When columns are nearly linearly dependent or many rows repeat.
     """
-    feature_source = X
     n_components = check_n_components(n_components)
-    covariance_type = check_covariance_type(covariance_type)
+    covariance_type = check_bayesian_covariance_type(check_covariance_type(covariance_type))
     method = check_choice(method, "method", METHODS)
-    X = check_data(X, min_samples=n_components)
+    data = checked_data(X, min_samples=n_components)
     # Degenerate data (collinear or constant columns, extreme scales, too few points) fails here, not mid-sampling.
-    check_fit_data(X, n_components, covariance_type, feature_names=getattr(feature_source, "columns", None))
-    draws = check_positive_int(draws, "draws")
-    chains = check_positive_int(chains, "chains")
-    tune = check_positive_int(tune, "tune", minimum=0)
-    jitter = check_nonnegative_float(jitter, "jitter")
-    if method != "nuts":
-        advi_learning_rate = check_positive_float(
-            advi_learning_rate, "advi_learning_rate", example=" Use e.g. advi_learning_rate=0.01."
-        )
-        advi_max_iter = check_positive_int(advi_max_iter, "advi_max_iter")
-        advi_tolerance = check_nonnegative_float(advi_tolerance, "advi_tolerance")
-        advi_restarts = check_positive_int(advi_restarts, "advi_restarts")
-    if not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must be in (0, 1); got {target_accept!r}. Use e.g. 0.9.")
-    if minibatch_size is not None and method == "nuts":
-        raise ValueError(
-            "minibatch_size only applies to ADVI (method='advi' or 'fullrank_advi'); NUTS needs "
-            "the full data. Remove minibatch_size or choose an ADVI method."
-        )
-    if method == "nuts":
-        backend = resolve_backend(backend)  # an unknown or missing back end fails before EM runs
-    if cores is not None:
-        cores = check_positive_int(cores, "cores")
+    check_fit_data(data, n_components, covariance_type)
+    run_options = _checked_run_options(dict(locals()))
     seeds = np.random.SeedSequence(random_seed).generate_state(4)
-    rng = np.random.default_rng(seeds[0])
-    if em is None:
-        em = fit_em(X, n_components, covariance_type=covariance_type, n_init=10, random_seed=int(seeds[1]))
-    elif not isinstance(em, EMResult) or em.n_components != n_components or em.n_features != X.shape[1]:
-        raise ValueError(
-            f"em must be an EMResult with {n_components} components and {X.shape[1]} features, fitted to "
-            f"this data; got {em!r:.80}. Leave em=None to fit it here."
-        )
-    # The fused likelihood Op runs in Python (PyMC's sampler, ADVI) and in numba mode (nutpie); JAX needs
-    # the graph.
-    likelihood = "graph" if method == "nuts" and backend == "numpyro" else "fused"
-    # A DataFrame keeps its column names as the feature coordinate, in every model built here.
-    model_data = feature_source if hasattr(feature_source, "columns") else X
+    em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]))
+    # The fused likelihood Op runs in Python (PyMC, ADVI) and in numba (nutpie); JAX needs the graph.
+    backend = run_options["backend"]
+    likelihood = "graph" if backend == "numpyro" else "fused"
     model = build_model(
-        model_data,
-        n_components,
-        covariance_type=covariance_type,
-        priors=priors,
-        likelihood=likelihood,
+        data, n_components, covariance_type=covariance_type, priors=priors, likelihood=likelihood
     )
 
     def start_sampler(rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return jittered_start_values(em, covariance_type, 1, jitter=jitter, rng=rng)[0]
+        return jittered_start_values(em, covariance_type, 1, jitter=run_options["jitter"], rng=rng)[0]
 
     started = time.perf_counter()
-    attrs = {
-        "method": method,
-        "n_components": n_components,
-        "covariance_type": covariance_type,
-        "bayes_gmm_version": __version__,
-    }
     if method == "nuts":
-        cores = min(chains, _cpu_count()) if cores is None else cores
-        idata = run_nuts(
-            model,
-            start_sampler,
-            backend=backend,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            target_accept=target_accept,
-            random_seed=int(seeds[2]),
-            progressbar=progressbar,
-        )
+        idata = run_nuts(model, start_sampler, random_seed=int(seeds[2]), **run_options["nuts"])
     else:
-        backend = "pymc"
-        fit_model = (
-            model
-            if minibatch_size is None
-            else build_model(
-                model_data,
+        if minibatch_size is not None:
+            model = build_model(
+                data,
                 n_components,
                 covariance_type=covariance_type,
                 priors=priors,
                 minibatch_size=minibatch_size,
             )
-        )
-        best, _ = run_advi(
-            fit_model,
-            [start_sampler(rng) for _ in range(advi_restarts)],
+        rng = np.random.default_rng(seeds[0])
+        starts = [start_sampler(rng) for _ in range(run_options["advi_restarts"])]
+        idata = fit_advi(
+            model,
+            starts,
             method=method,
-            max_iter=advi_max_iter,
-            tolerance=advi_tolerance,
-            learning_rate=advi_learning_rate,
             random_seed=int(seeds[2]),
-            progressbar=progressbar,
+            draw_seed=int(seeds[3]),
+            **run_options["advi"],
         )
-        idata = best.approximation.sample(draws, random_seed=int(seeds[3]))
-        set_group(idata, "sample_stats", xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
-        attrs.update(
-            advi_converged=int(best.converged),
-            advi_iterations=len(best.loss_history),
-            elbo_final=best.final_elbo,
-        )
-        if not best.converged:
-            warnings.warn(
-                f"ADVI stopped at advi_max_iter={len(best.loss_history)} iterations before its ELBO "
-                f"plateaued (relative change < advi_tolerance={advi_tolerance}); the approximation may be "
-                f"far from the optimum. Raise advi_max_iter or advi_learning_rate, or use NUTS.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-    attrs["backend"] = backend
-    attrs["sampling_time_s"] = time.perf_counter() - started
-    _set_observed_data(idata, model)
-
-    before = (
-        convergence_diagnostics(idata.posterior, DIAGNOSED_VARS)
-        if idata.posterior.sizes["chain"] > 1
-        else None
+    idata.attrs.update(
+        method=method,
+        n_components=n_components,
+        covariance_type=covariance_type,
+        bayes_gmm_version=__version__,
+        backend=backend,
+        sampling_time_s=time.perf_counter() - started,
     )
+    _set_observed_data(idata, data)
+    _relabel_to_em(idata, em)
+    _add_log_likelihood(idata, model, log_likelihood)
+    _diagnose(idata)
+    return idata
+
+
+def _checked_run_options(a: dict) -> dict:
+    """The sampler's and ADVI's options among :func:`fit_gmm`'s arguments `a`, checked (before EM runs)."""
+    method = a["method"]
+    if not 0 < a["target_accept"] < 1:
+        raise ValueError(f"target_accept must be in (0, 1); got {a['target_accept']!r}. Use e.g. 0.9.")
+    if a["minibatch_size"] is not None and method == "nuts":
+        raise ValueError(
+            "minibatch_size only applies to ADVI (method='advi' or 'fullrank_advi'); NUTS needs "
+            "the full data. Remove minibatch_size or choose an ADVI method."
+        )
+    chains = check_positive_int(a["chains"], "chains")
+    cores = min(chains, _cpu_count()) if a["cores"] is None else check_positive_int(a["cores"], "cores")
+    options = {
+        # An unknown or missing back end fails before EM runs.
+        "backend": resolve_backend(a["backend"]) if method == "nuts" else "pymc",
+        "jitter": check_nonnegative_float(a["jitter"], "jitter"),
+        "nuts": {
+            "draws": check_positive_int(a["draws"], "draws"),
+            "tune": check_positive_int(a["tune"], "tune", minimum=0),
+            "chains": chains,
+            "cores": cores,
+            "target_accept": a["target_accept"],
+            "progressbar": a["progressbar"],
+        },
+    }
+    options["nuts"]["backend"] = options["backend"]
+    if method != "nuts":
+        options["advi_restarts"] = check_positive_int(a["advi_restarts"], "advi_restarts")
+        options["advi"] = {
+            "draws": options["nuts"]["draws"],
+            "max_iter": check_positive_int(a["advi_max_iter"], "advi_max_iter"),
+            "tolerance": check_nonnegative_float(a["advi_tolerance"], "advi_tolerance"),
+            "learning_rate": check_positive_float(
+                a["advi_learning_rate"], "advi_learning_rate", example=" Use e.g. advi_learning_rate=0.01."
+            ),
+            "progressbar": a["progressbar"],
+        }
+    return options
+
+
+def _em_start(em, data, n_components: int, covariance_type: str, random_seed: int) -> EMResult:
+    """The EM fit the chains start from and draws are relabelled to: `em`, checked, or fitted here."""
+    if em is None:
+        return fit_em(data, n_components, covariance_type=covariance_type, n_init=10, random_seed=random_seed)
+    if not isinstance(em, EMResult) or em.n_components != n_components or em.n_features != data.shape[1]:
+        raise ValueError(
+            f"em must be an EMResult with {n_components} components and {data.shape[1]} features, fitted to "
+            f"this data; got {em!r:.80}. Leave em=None to fit it here."
+        )
+    return em
+
+
+def _relabel_to_em(idata, em: EMResult) -> None:
+    """Relabel every draw to the EM labelling; record the fraction relabelled and R-hat before it."""
     posterior = idata.posterior
+    if posterior.sizes["chain"] > 1:
+        before = convergence_diagnostics(posterior, DIAGNOSED_VARS)
+        idata.attrs["rhat_max_before_relabelling"] = before["rhat_max"]
     relabelling = find_relabelling(
         posterior["means"].transpose("chain", "draw", "component", "feature").to_numpy(),
         posterior["covariances"].transpose("chain", "draw", "component", "feature", "feature_cov").to_numpy(),
         ref_means=np.asarray(em.means),
-        ref_covariances=em_full_covariances(em),
+        ref_covariances=em.full_covariances(),
         weights=posterior["weights"].transpose("chain", "draw", "component").to_numpy(),
         ref_weights=np.asarray(em.weights),
     )
     set_group(idata, "posterior", apply_relabelling(group_dataset(idata, "posterior"), relabelling))
-    attrs["relabelled_fraction"] = relabelling.fraction_relabelled
+    idata.attrs["relabelled_fraction"] = relabelling.fraction_relabelled
 
-    _add_log_likelihood(idata, model, log_likelihood)
+
+def _diagnose(idata) -> None:
+    """R-hat, ESS and divergences after relabelling, in ``attrs``; a warning when they are poor."""
     if has_group(idata, "sample_stats") and "diverging" in idata.sample_stats:
-        attrs["n_divergences"] = int(idata.sample_stats["diverging"].sum())
-    if before is not None:
-        after = convergence_diagnostics(idata.posterior, DIAGNOSED_VARS)
-        attrs["rhat_max_before_relabelling"] = before["rhat_max"]
-        attrs.update(after)
-        _warn_if_poor(attrs, chains)
-    idata.attrs.update(attrs)
-    return idata
+        idata.attrs["n_divergences"] = int(idata.sample_stats["diverging"].sum())
+    if idata.posterior.sizes["chain"] > 1:
+        idata.attrs.update(convergence_diagnostics(idata.posterior, DIAGNOSED_VARS))
+        _warn_if_poor(idata.attrs, idata.posterior.sizes["chain"])
 
 
-def _set_observed_data(idata, model) -> None:
+def _set_observed_data(idata, data) -> None:
     """Store the full data as ``observed_data``, whatever the back end or method left there.
 
     nutpie leaves none, and a minibatch ADVI fit would leave one batch.
     """
     observed = xr.Dataset(
-        {OBSERVED: (("obs_id", "feature"), model[DATA].get_value())},
-        coords={"obs_id": np.asarray(model.coords["obs_id"]), "feature": list(model.coords["feature"])},
+        {OBSERVED: (("obs_id", "feature"), data.values)},
+        coords={"obs_id": np.arange(data.shape[0]), "feature": list(data.feature_names)},
     )
     set_group(idata, "observed_data", observed)
 
@@ -328,7 +318,7 @@ def _warn_if_poor(attrs: dict, chains: int) -> None:
             "raise target_accept (e.g. 0.95), or use fewer components: an empty or duplicated component "
             "is often the cause.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

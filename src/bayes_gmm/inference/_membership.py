@@ -16,19 +16,14 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
-from bayes_gmm._gaussian import LOG_2PI
-from bayes_gmm._validation import check_data, check_positive_int
-from bayes_gmm.em_baseline import EMResult
-from bayes_gmm.exceptions import IllConditionedCovarianceError
-from bayes_gmm.inference._arviz import has_group
+from bayes_gmm.covariance import weighted_log_densities
+from bayes_gmm.inference._draws import FitDraws, fit_draws
 from bayes_gmm.inference._partition import (
     PartitionEstimate,
     candidate_partitions,
     co_clustering_matrix,
     point_partition,
 )
-from bayes_gmm.inference._start import em_full_covariances
-from bayes_gmm.models import OBSERVED
 
 #: Bytes of work memory one chunk of draws may use when the responsibilities are computed.
 _CHUNK_BYTES = 64 * 2**20
@@ -53,59 +48,24 @@ def draw_responsibilities(idata, X=None, *, max_draws: int | None = None) -> np.
     ndarray of shape (n_draws, n_samples, n_components)
         Rows sum to one; draws are pooled over chains, chain-major.
     """
-    X = _points(idata, X)
-    weights, means, covariances = posterior_draws(idata, max_draws)
+    draws = fit_draws(idata, X, func="draw_responsibilities", max_draws=max_draws, em_allowed=False)
+    return _draw_responsibilities(draws, draws.X)
+
+
+def _draw_responsibilities(draws: FitDraws, X: np.ndarray) -> np.ndarray:
+    """Responsibilities (n_draws, n_samples, K) of every draw at `X`, computed in chunks of draws."""
     return np.concatenate(
         [
-            _responsibilities(X, weights[c], means[c], covariances[c])
-            for c in _chunks(weights.shape[0], X.shape[0], means.shape[1], means.shape[2])
+            _responsibilities(X, draws.weights[c], draws.means[c], draws.covariances[c])
+            for c in _chunks(draws.n_draws, X.shape[0], draws.n_components, draws.n_features)
         ]
     )
-
-
-def posterior_draws(idata, max_draws: int | None = None):
-    """Pooled (and evenly thinned to `max_draws`) posterior weights, means and covariances."""
-    posterior = idata.posterior
-    weights = pooled_draws(posterior["weights"], ("component",))
-    means = pooled_draws(posterior["means"], ("component", "feature"))
-    covariances = pooled_draws(posterior["covariances"], ("component", "feature", "feature_cov"))
-    if max_draws is not None:
-        max_draws = check_positive_int(max_draws, "max_draws")
-        if max_draws < weights.shape[0]:
-            keep = np.linspace(0, weights.shape[0] - 1, max_draws).round().astype(int)
-            weights, means, covariances = weights[keep], means[keep], covariances[keep]
-    return weights, means, covariances
 
 
 def _chunks(n_draws: int, n_samples: int, n_components: int, n_features: int) -> list[slice]:
     """Slices of draws whose batched work arrays stay near _CHUNK_BYTES."""
     step = max(1, _CHUNK_BYTES // max(1, n_samples * n_components * (n_features + 2) * 8))
     return [slice(start, min(start + step, n_draws)) for start in range(0, n_draws, step)]
-
-
-def weighted_log_densities(X, weights, means, covariances) -> np.ndarray:
-    """``log w_sk + log N(x_i | mu_sk, Sigma_sk)`` for each draw s, point i and component k: (S, N, K).
-
-    Batched over draws and components: ``L = chol(Sigma)``, ``y = L^-1 (x - mu)``,
-    ``log N = -0.5 (D log 2 pi + |y|^2) - log det L``.
-    """
-    try:
-        chol = np.linalg.cholesky(covariances)  # (S, K, D, D)
-    except np.linalg.LinAlgError:
-        raise IllConditionedCovarianceError(
-            "a posterior draw has a covariance matrix that is not numerically positive definite, so its "
-            "densities are undefined (a collapsed component). Use fewer components or a more constrained "
-            "covariance_type ('tied', 'diag' or 'spherical'), or check the fit's diagnostics."
-        ) from None
-    diff = X[None, None, :, :] - means[:, :, None, :]  # (S, K, N, D)
-    with np.errstate(over="ignore", invalid="ignore"):  # points so far away that |y|^2 overflows
-        y = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # (S, K, D, N)
-        maha = np.einsum("skdn,skdn->skn", y, y)
-    maha[np.isnan(maha)] = np.inf  # inf - inf inside the solve: as far as an overflow, density 0
-    log_det = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)  # (S, K)
-    with np.errstate(divide="ignore"):  # a weight of exactly 0 gives log 0 = -inf, i.e. responsibility 0
-        log_joint = -0.5 * (X.shape[1] * LOG_2PI + maha) - log_det[..., None] + np.log(weights)[..., None]
-    return np.swapaxes(log_joint, 1, 2)
 
 
 def _responsibilities(X, weights, means, covariances) -> np.ndarray:
@@ -161,10 +121,8 @@ def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.nd
     -------
     ndarray of shape (n_samples,)
     """
-    check_fit(fit, func="posterior_log_density")
-    if isinstance(fit, EMResult):
-        return fit.score_samples(_em_points(fit, X, func="posterior_log_density"))
-    return mean_log_density(_points(fit, X), *posterior_draws(fit, max_draws))
+    draws = fit_draws(fit, X, func="posterior_log_density", max_draws=max_draws)
+    return mean_log_density(draws.X, draws.weights, draws.means, draws.covariances)
 
 
 def mean_log_density(X, weights, means, covariances) -> np.ndarray:
@@ -209,43 +167,31 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
 
         ``attrs`` say the source ("posterior" or "em"), the interval probability and the number of draws.
     """
-    check_fit(fit, func="membership_probabilities")
     if (
         isinstance(interval_prob, bool)
         or not isinstance(interval_prob, numbers.Real)
         or not 0.0 < interval_prob < 1.0
     ):
         raise ValueError(f"interval_prob must be in (0, 1); got {interval_prob!r}. Use e.g. 0.9.")
-    if isinstance(fit, EMResult):
-        X = _em_points(fit, X, func="membership_probabilities")
-        probability = _em_probabilities(fit, X)
-        dataset = _summary(probability, np.arange(fit.n_components), np.arange(X.shape[0]))
-        dataset.attrs.update(source="em", n_draws=0)
-        return dataset
-    X_given = X
-    X = _points(fit, X)
-    obs_ids = fit.observed_data["obs_id"].to_numpy() if X_given is None else None
-    obs_ids = np.arange(X.shape[0]) if obs_ids is None else obs_ids
-    weights, means, covariances = posterior_draws(fit, max_draws)
+    draws = fit_draws(fit, X, func="membership_probabilities", max_draws=max_draws)
+    X, n_components = draws.X, draws.n_components
     tail = (1.0 - interval_prob) / 2.0
-    mean, lower, upper = (np.empty((X.shape[0], means.shape[1])) for _ in range(3))
+    mean, lower, upper = (np.empty((X.shape[0], n_components)) for _ in range(3))
     # Observations in blocks, so that the (draws x block x K) responsibilities stay near _CHUNK_BYTES.
-    block = max(1, _CHUNK_BYTES // (8 * weights.shape[0] * means.shape[1] * 4))
+    block = max(1, _CHUNK_BYTES // (8 * draws.n_draws * n_components * 4))
     for start in range(0, X.shape[0], block):
         rows = slice(start, start + block)
-        resp = np.concatenate(
-            [
-                _responsibilities(X[rows], weights[c], means[c], covariances[c])
-                for c in _chunks(weights.shape[0], X[rows].shape[0], means.shape[1], means.shape[2])
-            ]
-        )
+        resp = _draw_responsibilities(draws, X[rows])
         mean[rows] = resp.mean(axis=0)
         lower[rows], upper[rows] = np.quantile(resp, [tail, 1.0 - tail], axis=0)
-    dataset = _summary(mean, fit.posterior["component"].to_numpy(), obs_ids)
+    dataset = _summary(mean, draws.components, draws.obs_ids)
+    if draws.source == "em":
+        dataset.attrs.update(source="em", n_draws=0)
+        return dataset
     dims = ("obs_id", "component")
     dataset["probability_lower"] = (dims, lower)
     dataset["probability_upper"] = (dims, upper)
-    dataset.attrs.update(source="posterior", interval_prob=interval_prob, n_draws=weights.shape[0])
+    dataset.attrs.update(source="posterior", interval_prob=interval_prob, n_draws=draws.n_draws)
     return dataset
 
 
@@ -283,105 +229,14 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
     xarray.DataArray of shape (n_samples, n_samples)
         Dims ``obs_id`` and ``obs_id_2``; symmetric with unit diagonal.
     """
-    check_fit(fit, func="co_clustering")
-    if isinstance(fit, EMResult):
-        resp = _em_probabilities(fit, _em_points(fit, X, func="co_clustering"))[None]
-    else:
-        resp = draw_responsibilities(fit, X, max_draws=max_draws)
+    draws = fit_draws(fit, X, func="co_clustering", max_draws=max_draws)
+    resp = _draw_responsibilities(draws, draws.X)
     obs_ids = np.arange(resp.shape[1])
     return xr.DataArray(
         co_clustering_matrix(resp),
         dims=("obs_id", "obs_id_2"),
         coords={"obs_id": obs_ids, "obs_id_2": obs_ids},
     )
-
-
-def _em_probabilities(em: EMResult, X: np.ndarray) -> np.ndarray:
-    """``em.predict_proba(X)``, with points whose densities all underflow sent to the nearest component."""
-    probability = em.predict_proba(X)
-    lost = ~np.isfinite(probability).all(axis=1)
-    if lost.any():
-        n_lost = int(lost.sum())
-        probability[lost] = nearest_components(
-            X[lost],
-            np.broadcast_to(np.asarray(em.weights), (n_lost, em.n_components)),
-            np.broadcast_to(np.asarray(em.means), (n_lost, em.n_components, em.n_features)),
-            np.broadcast_to(em_full_covariances(em), (n_lost, em.n_components, em.n_features, em.n_features)),
-        )
-    return probability
-
-
-#: The posterior variables a Bayesian fit must hold for membership, densities and plots.
-POSTERIOR_VARIABLES = ("weights", "means", "covariances")
-
-
-def check_fit(fit, *, func: str, em_allowed: bool = True) -> None:
-    """Raise a TypeError or ValueError unless `fit` is a fit_gmm result (or, if allowed, an EMResult)."""
-    if em_allowed and isinstance(fit, EMResult):
-        return
-    expected = (
-        "a Bayesian fit from fit_gmm (an xarray.DataTree with a posterior group holding weights, means and "
-        "covariances)" + (" or an EMResult from fit_em" if em_allowed else "")
-    )
-    if not isinstance(fit, xr.DataTree):
-        raise TypeError(
-            f"fit must be {expected}; got {'None' if fit is None else f'a {type(fit).__name__}: {fit!r:.60}'}. "
-            f"Pass what fit_gmm returned "
-            f"(or arviz.from_netcdf loaded), e.g. {func}(fit_gmm(X, 2))."
-        )
-    if not has_group(fit, "posterior"):
-        problem = f"a DataTree without a posterior group (groups: {sorted(fit.children)})"
-    else:
-        missing = [name for name in POSTERIOR_VARIABLES if name not in fit["posterior"]]
-        if not missing:
-            return
-        problem = f"a DataTree whose posterior lacks {missing}"
-    raise ValueError(
-        f"fit must be {expected}; got {problem}. Pass what fit_gmm returned, or a file it wrote "
-        f"(arviz.from_netcdf(path))."
-    )
-
-
-def _em_points(em: EMResult, X, *, func: str) -> np.ndarray:
-    if X is None:
-        raise ValueError(
-            "X is required for an EM fit: an EMResult does not store its training data. "
-            f"Pass the data, e.g. {func}(em, X)."
-        )
-    return check_data(X, n_features=em.n_features, name="X")
-
-
-def _points(idata, X) -> np.ndarray:
-    return points_for_fit(idata, X, func="membership_probabilities")
-
-
-def points_for_fit(idata, X, *, func: str) -> np.ndarray:
-    """The points to evaluate a Bayesian fit at: `X`, or the stored training data when `X` is None.
-
-    A DataFrame is matched to the fit's features by column name (so a different column order is
-    harmless); arrays, and DataFrames for a fit made from an array (features ``x0, x1, ...``), by position.
-    """
-    check_fit(idata, func=func, em_allowed=False)
-    feature_names = [str(f) for f in idata.posterior["feature"].to_numpy()]
-    if X is None:
-        if not has_group(idata, "observed_data") or OBSERVED not in idata.observed_data:
-            raise ValueError(f"the fit has no observed_data; pass the points as X, e.g. {func}(idata, X).")
-        return np.asarray(idata.observed_data[OBSERVED].to_numpy(), dtype=float)
-    columns = getattr(X, "columns", None)
-    if columns is not None and feature_names != [f"x{d}" for d in range(len(feature_names))]:
-        missing = [name for name in feature_names if name not in [str(c) for c in columns]]
-        if missing:
-            raise ValueError(
-                f"X must have the fit's feature columns {feature_names}; got columns {[str(c) for c in columns]} "
-                f"(missing {missing}). Select or rename the columns, or pass a NumPy array in the fit's order."
-            )
-        X = X[[c for name in feature_names for c in columns if str(c) == name]]
-    return check_data(X, n_features=len(feature_names), name="X")
-
-
-def pooled_draws(variable: xr.DataArray, dims: tuple[str, ...]) -> np.ndarray:
-    """A posterior variable as an array (chain x draw pooled, chain-major) followed by `dims`."""
-    return variable.stack(sample=("chain", "draw")).transpose("sample", *dims).to_numpy()
 
 
 def posterior_partition(

@@ -10,10 +10,10 @@ import pandas as pd
 
 from bayes_gmm._validation import (
     check_covariance_type,
-    check_data,
     check_fit_data,
     check_n_components,
     check_positive_int,
+    checked_data,
 )
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.inference._arviz import compare, loo
@@ -21,7 +21,8 @@ from bayes_gmm.inference._fit import fit_gmm
 from bayes_gmm.inference._waic import waic
 from bayes_gmm.models import OBSERVED
 
-#: How the predictive criteria pick k (DESIGN.md: LOO and WAIC plateau once k reaches the true value).
+#: How the predictive criteria pick k (LOO and WAIC plateau once k reaches the true value, so the smallest k
+#: within one standard error of the best is taken).
 ONE_SE_RULE = (
     "smallest k whose elpd is within one standard error of the difference (dse) of the best k's elpd, "
     "among the fits whose chains converged (max R-hat <= 1.05)"
@@ -107,11 +108,10 @@ def select_k(
     -------
     KSelection
     """
-    feature_names = getattr(X, "columns", None)
-    X = check_data(X)
+    X = checked_data(X)
     covariance_type = check_covariance_type(covariance_type)
     ks = _k_values(n_components, X.shape[0])
-    check_fit_data(X, max(ks), covariance_type, feature_names=feature_names)  # before the first fit
+    check_fit_data(X, max(ks), covariance_type)  # before the first fit
     em_n_init = check_positive_int(em_n_init, "em_n_init")
     if "log_likelihood" in fit_options or "em" in fit_options:
         raise ValueError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -12,12 +11,12 @@ import pytensor.tensor as pt
 from bayes_gmm._validation import (
     check_choice,
     check_covariance_type,
-    check_data,
     check_n_components,
     check_positive_int,
+    checked_data,
 )
+from bayes_gmm.models._covariance_priors import COVARIANCE_PRIORS, PACKED, check_bayesian_covariance_type
 from bayes_gmm.models._likelihood import LIKELIHOOD_IMPLEMENTATIONS, make_mixture_logp, make_mixture_random
-from bayes_gmm.models._lkj import lkj_cholesky_cov, unpack_cholesky
 from bayes_gmm.models._priors import GMMPriors
 
 #: Name of the observed variable; its pointwise log-likelihood lands in ``idata.log_likelihood[OBSERVED]``.
@@ -26,8 +25,6 @@ OBSERVED = "obs"
 DATA = "X"
 #: Second feature dimension of the ``covariances`` deterministic (xarray forbids repeating a dimension).
 FEATURE_COV = "feature_cov"
-#: Dimension of the packed lower-triangular Cholesky entries of ``chol_cov``.
-PACKED = "packed_tril"
 #: Data container with the data mean, subtracted inside the likelihood (see ``make_mixture_logp``).
 CENTER = "X_center"
 #: Data container names of the prior hyper-parameters, by ``GMMPriors`` field.
@@ -36,53 +33,6 @@ PRIOR_DATA = {
     "means_loc": "prior_means_loc",
     "means_scale": "prior_means_scale",
     "sd_scale": "prior_sd_scale",
-}
-
-
-def _full_covariance(priors: GMMPriors, n_components: int, n_features: int):
-    packed = lkj_cholesky_cov(
-        "chol_cov",
-        n=n_features,
-        eta=priors.lkj_eta,
-        sd_scale=priors.sd_scale,
-        batch_shape=(n_components,),
-        dims=("component", PACKED),
-    )
-    chol = unpack_cholesky(packed, n_features)
-    return chol, "cholesky", chol
-
-
-def _tied_covariance(priors: GMMPriors, n_components: int, n_features: int):
-    packed = lkj_cholesky_cov(
-        "chol_cov", n=n_features, eta=priors.lkj_eta, sd_scale=priors.sd_scale, dims=(PACKED,)
-    )
-    chol = unpack_cholesky(packed, n_features)
-    return chol[None], "cholesky", pt.broadcast_to(chol, (n_components, n_features, n_features))
-
-
-def _diag_covariance(priors: GMMPriors, n_components: int, n_features: int):
-    sigma = pm.HalfNormal("sigma", sigma=priors.sd_scale, dims=("component", "feature"))
-    return sigma, "diagonal", _diag_to_cholesky(sigma)
-
-
-def _spherical_covariance(priors: GMMPriors, n_components: int, n_features: int):
-    scale = pt.sqrt(pt.mean(pt.square(priors.sd_scale)))
-    sigma = pm.HalfNormal("sigma", sigma=scale, dims="component")
-    per_feature = pt.broadcast_to(sigma[:, None], (n_components, n_features))
-    return per_feature, "diagonal", _diag_to_cholesky(per_feature)
-
-
-def _diag_to_cholesky(sd):
-    return sd[..., :, None] * pt.eye(sd.shape[-1])
-
-
-#: covariance_type -> function(priors, K, D) returning (likelihood scale, its structure, (K, D, D) Cholesky);
-#: the priors' arrays are the model's ``pm.Data`` containers (see :data:`PRIOR_DATA`).
-COVARIANCE_PRIORS: dict[str, Callable] = {
-    "full": _full_covariance,
-    "tied": _tied_covariance,
-    "diag": _diag_covariance,
-    "spherical": _spherical_covariance,
 }
 
 
@@ -137,10 +87,10 @@ def build_model(
         as ``pm.Data("X")`` and the observed variable ``obs`` whose pointwise log-likelihood is one value
         per observation (for WAIC and LOO).
     """
-    feature_names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
     n_components = check_n_components(n_components)
-    covariance_type = check_covariance_type(covariance_type)
-    X = check_data(X, min_samples=n_components)
+    covariance_type = check_bayesian_covariance_type(check_covariance_type(covariance_type))
+    data = checked_data(X, min_samples=n_components)
+    X, feature_names = data.values, list(data.feature_names)
     likelihood = check_choice(likelihood, "likelihood", LIKELIHOOD_IMPLEMENTATIONS)
     n_samples, n_features = X.shape
     if priors is None:
@@ -148,8 +98,6 @@ def build_model(
     elif not isinstance(priors, GMMPriors):
         raise TypeError(f"priors must be a GMMPriors instance or None; got {type(priors).__name__}.")
     priors = priors.resolve(X, n_components)
-    if feature_names is None:
-        feature_names = [f"x{d}" for d in range(n_features)]
     coords = {
         "component": np.arange(n_components),
         "feature": feature_names,
@@ -180,7 +128,9 @@ def build_model(
         means = pm.Normal(
             "means", mu=priors.means_loc, sigma=priors.means_scale, dims=("component", "feature")
         )
-        scale, structure, chol = COVARIANCE_PRIORS[covariance_type](priors, n_components, n_features)
+        scale, structure, chol = COVARIANCE_PRIORS[covariance_type].add_to_model(
+            priors, n_components, n_features
+        )
         pm.Deterministic(
             "covariances", chol @ pt.swapaxes(chol, -1, -2), dims=("component", "feature", FEATURE_COV)
         )

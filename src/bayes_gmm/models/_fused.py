@@ -3,8 +3,8 @@
 PyTensor's own graph for the likelihood (:func:`bayes_gmm.models.component_log_densities`) runs as about
 a hundred small operations, each with its own per-call overhead, so on a thousand points one
 value-and-gradient costs about 0.7 ms. This Op does the same computation in one pass over the data with
-the EM baseline's fused numba kernel, and its gradient is assembled from the same kernel's weighted
-sufficient statistics (R_k = sum_n g_n r_nk, s_k = sum_n g_n r_nk (x_n - mu_k), S_k = the weighted
+the fused numba E-step kernel that EM uses (:mod:`bayes_gmm.covariance._kernels`), and its gradient is
+assembled from the same kernel's weighted sufficient statistics (R_k = sum_n g_n r_nk, s_k = sum_n g_n r_nk (x_n - mu_k), S_k = the weighted
 scatter, with g the incoming output gradient):
 
 - d/dw_k  = R_k / w_k
@@ -44,8 +44,8 @@ from pytensor.graph.traversal import ancestors
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from pytensor.tensor.rewriting.basic import register_specialize
 
-from bayes_gmm.em_baseline import _kernels
-from bayes_gmm.em_baseline._kernels import serial_fused_estep_statistics
+from bayes_gmm.covariance import _kernels
+from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 
 _TINY = np.finfo(np.float64).tiny
 

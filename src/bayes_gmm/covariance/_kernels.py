@@ -11,9 +11,8 @@ already needed for the density), which keeps the one-pass scatter free of the ca
 - ``sxx[k]     = sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T``   (only the diagonal when ``full_scatter`` is false)
 - ``log_lik    = sum_i log sum_k w_k N(x_i | mu_k, Sigma_k)``
 
-Two optional extras serve the Bayesian model's likelihood and its hand-written gradient
-(:mod:`bayes_gmm.models._fused`): per-sample weights g_i that multiply r_ik in the statistics, and the
-pointwise log-likelihood written to an output array.
+Two optional extras: per-sample weights g_i that multiply r_ik in the statistics (weighted data, and the
+chain rule of a gradient), and the pointwise log-likelihood written to an output array.
 """
 
 from __future__ import annotations
@@ -180,7 +179,7 @@ def fused_estep_statistics(
 
     `Xt` is the data transposed, shape (n_features, n_samples), C-contiguous. `prec_chol_full` is the
     (K, D, D) upper-triangular precision Cholesky stack whatever the covariance type (see
-    :func:`bayes_gmm._gaussian.full_precision_cholesky`); `log_det` its (K,) log-determinants.
+    :meth:`bayes_gmm.covariance.CovarianceStructure.full_precision_cholesky`); `log_det` its (K,) log-determinants.
     `sample_weight` (n_samples,), if given, multiplies each sample's responsibilities in the statistics;
     `pointwise` (n_samples,), if given, receives each sample's log-likelihood. `parallel=False` runs on
     the calling thread only.
