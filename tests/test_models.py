@@ -248,6 +248,6 @@ def test_equal_volume_models_share_one_covariance_and_match_scipy(data, covarian
 
 def test_models_without_a_bayesian_prior_are_refused_by_name(data):
     with pytest.raises(
-        ValueError, match=r"covariance_type='VEV' has no Bayesian model.*Fit it by EM with fit_em"
+        ValueError, match=r"covariance_type='VEV' has no Bayesian model.*Fit it by EM \(fit_em"
     ):
         build_model(data, 2, covariance_type="VEV")

@@ -52,6 +52,7 @@ from bayes_gmm.inference import (
     select_k,
 )
 from bayes_gmm.inference._arviz import has_group, loo, parameter_summary, set_group, to_netcdf
+from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
 
 class CLIError(Exception):
@@ -279,6 +280,7 @@ def _check_bayesian_data(table: pd.DataFrame, n_components: int, covariance_type
     """fit_gmm's data checks, up front (before EM): its warnings come later, from fit_gmm itself."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        check_bayesian_covariance_type(covariance_type)
         check_fit_data(table, n_components, covariance_type)
 
 

@@ -134,6 +134,6 @@ def check_bayesian_covariance_type(covariance_type: str) -> str:
         raise ValueError(
             f"covariance_type={covariance_type!r} has no Bayesian model (its constraints on volume, shape and "
             f"orientation have no standard prior here); Bayesian fits take {tuple(COVARIANCE_PRIORS)}. Fit it "
-            f"by EM with fit_em, or choose one of these."
+            f"by EM (fit_em, or --method em on the command line), or choose one of these."
         )
     return covariance_type
