@@ -186,6 +186,7 @@ def check_fit_data(X, n_components: int, covariance_type: str, *, name: str = "X
     labels = [repr(f) for f in X.feature_names] if X.named else [str(j) for j in range(d)]
     X = X.values
     structure = get_structure(covariance_type)
+    structure.check_features(d)
     needed, per = structure.min_samples(k, d)
     fix = (
         "Use fewer components, fewer features, or covariance_type='diag' or 'spherical'."

@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from bayes_gmm.covariance import COVARIANCE_TYPES
 from bayes_gmm.models import OBSERVED, GMMPriors, build_model
 
 __all__ = [
@@ -60,6 +59,7 @@ __all__ = [
 
 #: Priors of the SBC runs: explicit values, the same for every data set (see module docstring).
 SBC_PRIORS = GMMPriors(weights_concentration=5.0, means_loc=0.0, means_scale=3.0, sd_scale=1.0, lkj_eta=2.0)
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")  # the Bayesian structures SBC covers
 PRIOR_ERROR_TARGETS = ("means", "sd", "both")
 START_MODES = ("truth", "prior")
 

@@ -83,6 +83,11 @@ def search_models(
     if isinstance(n_components, numbers.Integral):
         n_components = range(1, check_positive_int(n_components, "n_components") + 1)
     ks = [check_positive_int(k, "n_components") for k in n_components]
+    if not ks or max(ks) > X.shape[0]:
+        raise ValueError(
+            f"n_components must hold at least one K, each at most the number of samples ({X.shape[0]}); got "
+            f"{list(ks)}. Pass e.g. n_components=range(1, {min(9, X.shape[0]) + 1})."
+        )
     if covariance_types is None:
         covariance_types = MCLUST_NAMES_1D if X.shape[1] == 1 else MCLUST_NAMES
     names = list(covariance_types)
@@ -92,7 +97,9 @@ def search_models(
     rows, fits = [], {}
     for name in names:
         for k in ks:
-            seed = np.random.SeedSequence(root.entropy, spawn_key=(COVARIANCE_TYPES.index(name), k))
+            seed = np.random.SeedSequence(
+                root.entropy, spawn_key=(COVARIANCE_TYPES.index(get_structure(name).mclust_name), k)
+            )
             row = {"covariance_type": name, "n_components": k}
             try:
                 with warnings.catch_warnings():

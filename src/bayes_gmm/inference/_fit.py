@@ -162,8 +162,9 @@ def fit_gmm(
     if method == "nuts":
         idata = run_nuts(model, start_sampler, random_seed=int(seeds[2]), **run_options["nuts"])
     else:
+        fit_model = model  # the log-likelihood below is always of the full data, not one minibatch
         if minibatch_size is not None:
-            model = build_model(
+            fit_model = build_model(
                 data,
                 n_components,
                 covariance_type=covariance_type,
@@ -173,7 +174,7 @@ def fit_gmm(
         rng = np.random.default_rng(seeds[0])
         starts = [start_sampler(rng) for _ in range(run_options["advi_restarts"])]
         idata = fit_advi(
-            model,
+            fit_model,
             starts,
             method=method,
             random_seed=int(seeds[2]),

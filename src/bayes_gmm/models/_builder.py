@@ -15,6 +15,7 @@ from bayes_gmm._validation import (
     check_positive_int,
     checked_data,
 )
+from bayes_gmm.covariance import get_structure
 from bayes_gmm.models._covariance_priors import COVARIANCE_PRIORS, PACKED, check_bayesian_covariance_type
 from bayes_gmm.models._likelihood import LIKELIHOOD_IMPLEMENTATIONS, make_mixture_logp, make_mixture_random
 from bayes_gmm.models._priors import GMMPriors
@@ -91,6 +92,7 @@ def build_model(
     covariance_type = check_bayesian_covariance_type(check_covariance_type(covariance_type))
     data = checked_data(X, min_samples=n_components)
     X, feature_names = data.values, list(data.feature_names)
+    get_structure(covariance_type).check_features(X.shape[1])
     likelihood = check_choice(likelihood, "likelihood", LIKELIHOOD_IMPLEMENTATIONS)
     n_samples, n_features = X.shape
     if priors is None:
