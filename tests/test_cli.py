@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -533,3 +534,104 @@ def test_sigint_during_pymc_sampling_keeps_the_earlier_results(tmp_path):
 def test_sigint_during_nutpie_sampling_keeps_the_earlier_results(tmp_path):
     """nutpie (the default) prints no progress to a pipe: SIGINT well after its compilation (~10-15 s)."""
     check_interrupted_run(tmp_path, [], "nuts fit ...", delay=25.0, timeout=120)
+
+
+# -- zarr stores and parquet folders: EM on Dask -------------------------------------------------------
+
+
+def two_blobs(n=3000, seed=5):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size=n)
+    return rng.normal(np.where(labels[:, None] == 0, [0.0, 0.0], [6.0, -4.0]), [1.0, 0.7])
+
+
+def write_zarr(path: Path, X, chunk_rows=500):
+    zarr = pytest.importorskip("zarr")
+    store = zarr.create_array(store=path, shape=X.shape, chunks=(chunk_rows, X.shape[1]), dtype="f8")
+    store[:] = X
+    store.attrs["feature_names"] = ["u", "v"]
+    return path
+
+
+def test_fit_of_a_zarr_store_runs_em_on_dask(tmp_path, capsys):
+    from bayes_gmm.em_baseline import fit_em
+    from bayes_gmm.sources import open_dask
+
+    X = two_blobs()
+    store = write_zarr(tmp_path / "data.zarr", X)
+    out = tmp_path / "out"
+    argv = ["fit", str(store), "--method", "em", "-k", "2", "--n-init", "2", "--init-sample-size", "800"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert_only_progress(captured.err)
+    assert "random sample of 800 rows" in captured.err and "EM iteration 2" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["parameters.json", "summary.txt"]
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert "3000 samples x 2 features" in summary and "mean u" in summary
+    assert "Per-sample assignments were not written" in summary
+    parameters = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
+    expected = fit_em(open_dask(store).array, 2, n_init=2, init_sample_size=800, random_seed=0)
+    assert parameters["feature_names"] == ["u", "v"]
+    np.testing.assert_allclose(parameters["means"], expected.means, rtol=1e-12)
+    np.testing.assert_allclose(parameters["covariances"], expected.covariances, rtol=1e-12)
+    assert parameters["log_likelihood"] == pytest.approx(summary_log_likelihood(summary), abs=1e-4)
+
+
+def test_fit_of_a_parquet_folder_writes_assignments_as_parquet(tmp_path, capsys):
+    X = two_blobs(1200)
+    folder = tmp_path / "table"
+    folder.mkdir()
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(len(X))], "a": X[:, 0], "b": X[:, 1]})
+    for i, rows in enumerate(np.array_split(np.arange(len(X)), 3)):
+        table.iloc[rows].to_parquet(folder / f"part-{i}.parquet")
+    out = tmp_path / "out"
+    argv = ["fit", str(folder), "--method", "em", "-k", "2", "--n-init", "1", "--quiet", "--out", str(out)]
+    assert cli.main([*argv, "--assignments"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["assignments.parquet", "parameters.json", "summary.txt"]
+    assignments = pd.read_parquet(out / "assignments.parquet")
+    assert list(assignments.columns) == [
+        "a",
+        "b",
+        "component",
+        "max_probability",
+        "entropy",
+        "p_component_0",
+        "p_component_1",
+    ]
+    assignments = assignments.sort_values(["a", "b"]).reset_index(drop=True)
+    csv_out = tmp_path / "csv_out"
+    table.to_csv(tmp_path / "table.csv", index=False)
+    csv_argv = ["fit", str(tmp_path / "table.csv"), "--method", "em", "-k", "2", "--n-init", "1", "--quiet"]
+    assert cli.main([*csv_argv, "--no-plots", "--out", str(csv_out)]) == 0
+    reference = pd.read_csv(csv_out / "assignments.csv").sort_values(["a", "b"]).reset_index(drop=True)
+    proba = ["p_component_0", "p_component_1"]
+    np.testing.assert_allclose(assignments[proba], reference[proba], atol=1e-9)  # the same fit as in memory
+    np.testing.assert_allclose(assignments["entropy"], reference["entropy"], atol=1e-9)
+    # a rerun without --assignments replaces the whole folder
+    assert cli.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["parameters.json", "summary.txt"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "nuts"], r"--method nuts needs the data in memory; .* fitted with --method em"),
+        (["--method", "em", "--columns", "u,w"], r"column\(s\) \['w'\] not in the zarr array"),
+        (["--method", "em", "-k", "5000"], r"3000 rows is too few for 5000 components"),
+        (["--method", "em", "--init-sample-size", "0"], r"--init-sample-size must be an integer >= 1"),
+    ],
+    ids=["bayesian", "missing-column", "too-many-k", "sample-size"],
+)
+def test_zarr_input_errors(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.setattr(cli, "fit_em", lambda *a, **k: pytest.fail("fitted before the input was rejected"))
+    store = write_zarr(tmp_path / "data.zarr", two_blobs())
+    out = tmp_path / "out"
+    assert cli.main(["fit", str(store), *extra, "--quiet", "--out", str(out)]) == 2
+    assert_one_error_line(capsys.readouterr().err, message)
+    assert not out.exists()
+
+
+def test_select_k_refuses_a_zarr_store(tmp_path, capsys):
+    store = write_zarr(tmp_path / "data.zarr", two_blobs())
+    assert cli.main(["select-k", str(store), "--quiet"]) == 2
+    assert_one_error_line(capsys.readouterr().err, r"zarr store or parquet data, which only `bayes-gmm fit")

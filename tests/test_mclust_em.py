@@ -78,3 +78,27 @@ def test_one_feature_models_need_one_feature():
         fit_em(np.random.default_rng(0).normal(size=(50, 2)), 2, covariance_type="E")
     with pytest.raises(ValueError, match=r"covariance_type='VEV' needs two or more features"):
         fit_em(np.random.default_rng(0).normal(size=(50, 1)), 2, covariance_type="VEV")
+
+
+def test_model_search_plot_and_report_name_mclusts_choice(searched):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bayes_gmm import plots
+    from bayes_gmm._report import format_model_search
+
+    _, ref, search = searched
+    top = ref["mclustBIC"]["top3"][0]
+    ax = plots.plot_model_search(search)
+    lines = [a for a in ax.get_lines() if (a.get_gid() or "").startswith("model-search:")]
+    assert sorted(a.get_gid() for a in lines if a.get_gid() != "model-search:best") == sorted(
+        f"model-search:{m}" for m in ref["models"]
+    )
+    best = next(a for a in lines if a.get_gid() == "model-search:best")
+    assert best.get_xdata()[0] == top["G"]
+    np.testing.assert_allclose(best.get_ydata()[0], -top["bic"], atol=0.01 * abs(top["bic"]))
+    assert ax.get_title() == f"best by BIC: {top['model']}, K = {top['G']}"
+    report = format_model_search(search)
+    assert f"best by BIC: {top['model']},{top['G']} (" in report
+    assert len(report.splitlines()) == len(ref["models"]) + 6  # heading, 2 header rows, models, blank, 2 picks
+    matplotlib.pyplot.close("all")

@@ -9,18 +9,19 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, mutual_info_score
 from sklearn.metrics.cluster import pair_confusion_matrix
 
-from bayes_gmm.inference._partition import (
-    PartitionEstimate,
+from bayes_gmm.inference._coclustering import co_clustering_from_labels, co_clustering_matrix
+from bayes_gmm.inference._partition_candidates import (
     argmax_partitions,
-    binder_loss,
     candidate_partitions,
-    canonicalize_partitions,
-    co_clustering_from_labels,
-    co_clustering_matrix,
-    expected_vi_lower_bound,
     linkage_partitions,
-    point_partition,
     sample_partitions,
+)
+from bayes_gmm.inference._partition_canonical import canonicalize_partitions
+from bayes_gmm.inference._partition_loss import (
+    PartitionEstimate,
+    binder_loss,
+    expected_vi_lower_bound,
+    point_partition,
 )
 
 # --------------------------------------------------------------------------------------------------------

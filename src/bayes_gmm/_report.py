@@ -152,3 +152,19 @@ def _fmt(value: float) -> str:
 
 def _indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
+
+
+def format_model_search(search, n_best: int = 3) -> str:
+    """The table of :func:`bayes_gmm.em_baseline.search_models`: BIC per covariance model (rows) and K
+    (columns), as mclust prints it, and the best few (model, K) by BIC and by ICL."""
+    bic = search.table["bic"].unstack("n_components")
+    lines = [
+        "Covariance models by EM: BIC (lower is better; mclust reports the negative), one row per model",
+        _indent(bic.to_string(float_format=_fmt, na_rep="failed")),
+        "",
+    ]
+    for criterion in ("bic", "icl"):
+        best = search.best(n_best, criterion)
+        picks = ", ".join(f"{model},{k} ({value:.1f})" for (model, k), value in best[criterion].items())
+        lines.append(f"  best by {criterion.upper()}: {picks}")
+    return "\n".join(lines)

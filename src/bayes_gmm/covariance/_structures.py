@@ -25,7 +25,6 @@ of ``x`` is ``||(x - mu) @ P||**2`` and no covariance is ever inverted.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 from bayes_gmm.covariance._mclust_msteps import (
     MCLUST_MODELS,
@@ -127,17 +126,15 @@ class CovarianceStructure:
 
 def _cholesky_of_precisions(stacked: np.ndarray) -> np.ndarray:
     """Upper-triangular precision Cholesky factors of a (K, D, D) stack of covariance matrices."""
-    n_features = stacked.shape[-1]
     if not np.all(np.isfinite(stacked)):  # an M-step that met an empty or collapsed component
         raise IllConditionedCovarianceError(_COLLAPSE_MESSAGE)
-    prec_chol = np.empty_like(stacked)
-    for k, cov in enumerate(stacked):
-        try:
-            cov_chol = linalg.cholesky(cov, lower=True)
-        except linalg.LinAlgError:
-            raise IllConditionedCovarianceError(_COLLAPSE_MESSAGE) from None
-        prec_chol[k] = linalg.solve_triangular(cov_chol, np.eye(n_features), lower=True).T
-    return prec_chol
+    try:
+        cov_chol = np.linalg.cholesky(stacked)
+    except np.linalg.LinAlgError:
+        raise IllConditionedCovarianceError(_COLLAPSE_MESSAGE) from None
+    # One batched solve for all K factors (SciPy's per-matrix calls cost a third of a small EM's time).
+    inverse = np.linalg.solve(cov_chol, np.broadcast_to(np.eye(stacked.shape[-1]), stacked.shape))
+    return np.triu(np.swapaxes(inverse, -1, -2))
 
 
 def _inverse_sqrt(variances) -> np.ndarray:
@@ -294,6 +291,12 @@ class Spherical(CovarianceStructure):
         return float(np.min(covariances))
 
 
+#: Inner iterations of an iterative M-step (VEI, VEE, EVE, VVE, VEV) per EM update. Each one raises the
+#: M-step's objective, so a few, warm-started from the last covariances, make a generalised EM step that
+#: still raises the likelihood; EVE and VVE took 5x longer with 100 at no gain (10,000 x 5, K = 6).
+_INNER_ITERATIONS = 10
+
+
 class Parsimonious(Full):
     """One of mclust's parsimonious models, ``Sigma_k = lambda_k D_k A_k D_k^T`` (Celeux & Govaert 1995).
 
@@ -335,7 +338,9 @@ class Parsimonious(Full):
     def m_step(self, scatter, nk, reg_covar, previous=None):
         try:
             with np.errstate(divide="ignore", invalid="ignore"):  # an empty component: NaN, caught later
-                return mclust_covariances(self.name, scatter, nk, previous=previous, reg_covar=reg_covar)
+                return mclust_covariances(
+                    self.name, scatter, nk, previous=previous, reg_covar=reg_covar, max_iter=_INNER_ITERATIONS
+                )
         except np.linalg.LinAlgError:  # a singular scatter (a component on too few points)
             raise IllConditionedCovarianceError(_COLLAPSE_MESSAGE) from None
 

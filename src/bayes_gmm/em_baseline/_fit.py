@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -44,11 +45,15 @@ def fit_em(
     initial_params=None,
     initial_resp=None,
     random_seed=None,
+    sample_weight=None,
+    init_sample_size: int = 100_000,
+    progress=None,
 ) -> EMResult:
     """Fit a Gaussian mixture by maximum likelihood with expectation-maximisation.
 
     Each EM iteration is one fused pass over the data (compiled with numba, parallel over chunks of
-    samples) that computes the responsibilities and the M-step's sufficient statistics together.
+    samples) that computes the responsibilities and the M-step's sufficient statistics together. Data
+    larger than memory, or spread over a cluster, can be given as a Dask array (see Notes).
 
     EM ends at a local maximum that depends on its start: `n_init` starts run to convergence and the best
     is returned. The default starts are chosen to differ (see Notes).
@@ -56,7 +61,8 @@ def fit_em(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        Data; NumPy arrays, nested lists and pandas DataFrames are accepted.
+        Data; NumPy arrays, nested lists and pandas DataFrames are accepted, and a ``dask.array.Array``
+        or a Dask DataFrame of numeric columns (fitted chunk by chunk, see Notes).
     n_components : int
         Number of mixture components K.
     covariance_type : str, default "full"
@@ -87,6 +93,19 @@ def fit_em(
     random_seed : int, numpy.random.Generator or None
         Seed for the starts; the same seed gives the same fit. Start ``i`` draws from the ``i``-th
         generator spawned from it, so the k-means start (the first) is the same for every `n_init`.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each sample: a sample of weight ``g`` counts as ``g`` copies of itself
+        (integer weights give the fit of the data with the rows repeated). The log-likelihood is the
+        weighted sum of the pointwise log-likelihoods, the starts are weighted too, and BIC and ICL use the
+        total weight as the number of samples (a weighted sample such as a coreset stands for that many
+        points; see :attr:`EMResult.total_weight`). For Dask data, a NumPy or Dask array.
+    init_sample_size : int, default 100_000
+        Dask data only: the starts (all `n_init` of them, run to convergence) are made on a uniform random
+        sample of this many rows, drawn reproducibly from `random_seed`; then EM runs on all rows from the
+        best of them. Data with at most this many rows are fitted whole, in memory.
+    progress : callable, optional
+        Dask data only: called with a one-line message (ending in "...") before each pass over the data,
+        e.g. ``print``.
 
     Returns
     -------
@@ -104,6 +123,20 @@ def fit_em(
 
     Notes
     -----
+    Dask data. A ``dask.array.Array`` (or a Dask DataFrame, converted with ``to_dask_array``) is never
+    loaded whole: each EM iteration maps the same fused kernel (serial per chunk; Dask runs the chunks in
+    parallel) over the chunks of rows, each giving the log-likelihood and the sufficient statistics of
+    its rows, sums them in a tree and does the M-step here. ``dask.compute`` runs the passes: on the
+    threaded scheduler by default, on a ``dask.distributed`` cluster when a ``Client`` is active. A first
+    pass checks the values (and the sample weights) and draws the sample for the starts; one more pass at
+    the end computes the final log-likelihood and ICL's term. The result holds no per-sample array
+    (:attr:`EMResult.train_log_resp_max` is None). A chunk's rows are held in memory at once (and twice,
+    transposed, in the kernel): choose chunks of about 10^5-10^6 rows. On a cluster, ``X.persist()`` an
+    array that fits in the workers' memory, or each iteration reads it again from its source. From the
+    same start (`initial_params`) the fit equals the in-memory one up to the order of floating-point sums
+    (about 1e-12 relative).
+
+
     Restarts. With the default ``init="kmeans"`` the starts differ by design (the "emEM" strategy of
     [1]_). The first is Lloyd's k-means from k-means++ seeds, run to convergence as before. Then
     ``4 * n_init - 1`` candidate starts, each the partition of the data to the nearest of a fresh
@@ -131,41 +164,57 @@ def fit_em(
     """
     n_components = check_n_components(n_components)
     covariance_type = check_covariance_type(covariance_type)
+    if _is_dask_collection(X):
+        from bayes_gmm.em_baseline._dask import fit_em_dask
+
+        options = _check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
+        return fit_em_dask(
+            X,
+            n_components,
+            covariance_type=covariance_type,
+            **options,
+            initial_params=initial_params,
+            initial_resp=initial_resp,
+            random_seed=random_seed,
+            sample_weight=sample_weight,
+            init_sample_size=check_positive_int(init_sample_size, "init_sample_size"),
+            progress=progress,
+        )
     X = check_data(X, min_samples=n_components)
     get_structure(covariance_type).check_features(X.shape[1])
-    check_choice(init, "init", INIT_METHODS)
-    n_init = check_positive_int(n_init, "n_init")
-    max_iter = check_positive_int(max_iter, "max_iter", minimum=0)
-    tol = check_nonnegative_float(tol, "tol")
-    reg_covar = check_nonnegative_float(reg_covar, "reg_covar")
+    options = _check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
+    init, n_init, max_iter, tol, reg_covar = options.values()
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], n_components)
     warn_if_regularisation_dominates(X, reg_covar)
-    if initial_params is not None and initial_resp is not None:
-        raise ValueError("Pass at most one of initial_params and initial_resp; got both.")
     warm_start = initial_params is not None or initial_resp is not None
-    if warm_start and n_init != 1:
-        raise ValueError(
-            f"n_init must be 1 when initial_params or initial_resp is given (every start would be the same); "
-            f"got n_init={n_init}. Pass n_init=1."
-        )
     if initial_params is not None:
         start_params = [_check_initial_params(initial_params, covariance_type, n_components, X.shape[1])]
     elif initial_resp is not None:
         resp = _check_initial_resp(initial_resp, X.shape[0], n_components)
-        start_params = [parameters_from_responsibilities(X, resp, reg_covar, covariance_type)]
+        start_params = [parameters_from_responsibilities(X, resp, reg_covar, covariance_type, sample_weight)]
     else:
         screened = init == "kmeans" and n_init > 1
         rngs = _spawn_generators(random_seed, SCREENED_PER_RUN * n_init if screened else n_init)
         kinds = [init] + ["kmeans++" if screened else init] * (len(rngs) - 1)
         start_params = (
             parameters_from_responsibilities(
-                X, initial_responsibilities(X, n_components, kind, rng), reg_covar, covariance_type
+                X,
+                initial_responsibilities(X, n_components, kind, rng, sample_weight),
+                reg_covar,
+                covariance_type,
+                sample_weight,
             )
             for kind, rng in zip(kinds, rngs, strict=True)
         )
 
     best, failures = None, []
     n_starts = 1 if warm_start else len(rngs)
-    run = {"covariance_type": covariance_type, "tol": tol, "reg_covar": reg_covar}
+    run = {
+        "covariance_type": covariance_type,
+        "tol": tol,
+        "reg_covar": reg_covar,
+        "sample_weight": sample_weight,
+    }
     # The loop's only BLAS calls are on K tiny D x D matrices; a multi-threaded BLAS left spinning after
     # each of them starves numba's worker threads (measured: 100x slower per iteration on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -200,6 +249,84 @@ def fit_em(
             stacklevel=2,
         )
     return best
+
+
+def _is_dask_collection(X) -> bool:
+    """Whether `X` is a Dask collection (without importing Dask when it is not loaded)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return dask.is_dask_collection(X)
+
+
+def _check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp) -> dict:
+    """fit_em's scalar options, checked (in memory and on Dask alike)."""
+    check_choice(init, "init", INIT_METHODS)
+    options = {
+        "init": init,
+        "n_init": check_positive_int(n_init, "n_init"),
+        "max_iter": check_positive_int(max_iter, "max_iter", minimum=0),
+        "tol": check_nonnegative_float(tol, "tol"),
+        "reg_covar": check_nonnegative_float(reg_covar, "reg_covar"),
+    }
+    if initial_params is not None and initial_resp is not None:
+        raise ValueError("Pass at most one of initial_params and initial_resp; got both.")
+    if (initial_params is not None or initial_resp is not None) and options["n_init"] != 1:
+        raise ValueError(
+            f"n_init must be 1 when initial_params or initial_resp is given (every start would be the same); "
+            f"got n_init={options['n_init']}. Pass n_init=1."
+        )
+    return options
+
+
+def check_sample_weight(sample_weight, n_samples: int, n_components: int) -> np.ndarray | None:
+    """`sample_weight` as a C-contiguous float64 array of `n_samples` finite weights >= 0, or None.
+
+    Raises a TypeError or ValueError that names sample_weight, says what was expected, what was given and
+    how to fix it; at least `n_components` weights must be positive.
+    """
+    if sample_weight is None:
+        return None
+    expected = f"a 1-D array of n_samples = {n_samples} finite, non-negative weights (one per row of X)"
+    if hasattr(sample_weight, "to_numpy"):  # pandas Series
+        sample_weight = sample_weight.to_numpy()
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"sample_weight must be {expected}; got values that cannot be converted to float ({exc}). "
+            f"Pass numbers, e.g. np.ones(len(X))."
+        ) from None
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must be {expected}; got shape {weights.shape}. Pass one weight per row of X, "
+            f"e.g. np.ones({n_samples})"
+            + (" (flatten a column with .ravel())." if weights.ndim == 2 else ".")
+        )
+    finite = np.isfinite(weights)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"sample_weight must be {expected}; got {int((~finite).sum())} NaN or infinite weight(s), first at "
+            f"index {first} ({weights[first]}). Replace them with finite weights, or use 0 to leave a row out."
+        )
+    negative = weights < 0
+    if negative.any():
+        first = int(np.flatnonzero(negative)[0])
+        raise ValueError(
+            f"sample_weight must be {expected}; got {int(negative.sum())} negative weight(s), first at index "
+            f"{first} ({weights[first]:g}). A weight counts how many points a row stands for: use 0 to leave "
+            f"a row out."
+        )
+    n_positive = int(np.count_nonzero(weights))
+    if n_positive < n_components:
+        raise ValueError(
+            f"sample_weight must give at least n_components = {n_components} rows a positive weight (one per "
+            f"mixture component); got {n_positive} positive weight(s). Give more rows a weight > 0 or use "
+            f"fewer components."
+        )
+    return np.ascontiguousarray(weights)
 
 
 def _collapsed(covariances, covariance_type, reg_covar) -> bool:
@@ -276,11 +403,17 @@ def _spawn_generators(random_seed, n):
     return [np.random.default_rng(s) for s in np.random.SeedSequence(random_seed).spawn(n)]
 
 
-def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_covar) -> EMResult:
+def _run_em(
+    X, weights, means, covariances, covariance_type, max_iter, tol, reg_covar, sample_weight=None
+) -> EMResult:
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     Xt = np.array(X.T, order="C")  # a writable copy: numba compiles one specialisation only
     structure = get_structure(covariance_type)
+    # A weighted fit's log-likelihood is the weighted sum of the pointwise ones (the kernel's own sum is
+    # unweighted); a row of weight 0 does not count, even where its density is 0.
+    pointwise = None if sample_weight is None else np.empty(n_samples)
+    n_total = n_samples if sample_weight is None else float(sample_weight.sum())
 
     def e_step(weights, means, prec_chol):
         with np.errstate(divide="ignore"):  # an empty component has log weight -inf
@@ -292,7 +425,11 @@ def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_
             structure.log_det_precision_cholesky(prec_chol, n_components, n_features),
             log_weights,
             full_scatter=structure.needs_full_scatter,
+            sample_weight=sample_weight,
+            pointwise=pointwise,
         )
+        if sample_weight is not None:
+            stats = (weighted_sum(pointwise, sample_weight), *stats[1:])
         if not np.isfinite(stats[0]):
             raise IllConditionedCovarianceError(
                 "the log-likelihood became non-finite during EM. " + COLLAPSE_HINT
@@ -310,11 +447,16 @@ def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_
             nk, sx, sxx, means, reg_covar, covariance_type, previous=covariances
         )
         prec_chol = structure.precision_cholesky(covariances)
-        if len(history) > 1 and abs(history[-1] - history[-2]) / n_samples < tol:
+        if len(history) > 1 and abs(history[-1] - history[-2]) / n_total < tol:
             converged = True
             break
     log_density, log_resp = log_responsibilities(X, weights, means, prec_chol, covariance_type)
-    final_log_lik = float(np.sum(log_density))
+    log_resp_max = np.max(log_resp, axis=1)
+    if sample_weight is None:
+        final_log_lik, log_resp_max_sum = float(np.sum(log_density)), None
+    else:
+        final_log_lik = weighted_sum(log_density, sample_weight)
+        log_resp_max_sum = weighted_sum(log_resp_max, sample_weight)
     if not np.isfinite(final_log_lik):
         raise IllConditionedCovarianceError("the final log-likelihood is not finite. " + COLLAPSE_HINT)
     history.append(final_log_lik)
@@ -329,8 +471,16 @@ def _run_em(X, weights, means, covariances, covariance_type, max_iter, tol, reg_
         n_iter=n_iter,
         converged=converged,
         n_samples=n_samples,
-        train_log_resp_max=np.max(log_resp, axis=1),
+        train_log_resp_max=log_resp_max,
+        train_log_resp_max_sum=log_resp_max_sum,
+        total_weight=None if sample_weight is None else n_total,
     )
+
+
+def weighted_sum(values, sample_weight) -> float:
+    """``sum_i g_i v_i`` over the rows of positive weight ``g_i`` (a row of weight 0 adds 0, even if ``v_i``
+    is infinite or NaN)."""
+    return float(np.dot(np.where(sample_weight > 0, values, 0.0), sample_weight))
 
 
 def _check_initial_params(params, covariance_type, n_components, n_features):

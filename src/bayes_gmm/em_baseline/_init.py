@@ -16,11 +16,17 @@ def _squared_distances(X, centers, x_sq_norms):
     return np.maximum(sq, 0.0)
 
 
-def kmeans_plusplus(X, n_components, rng, *, x_sq_norms=None):
+def _draw(cumulative, rng, size):
+    """Indices drawn with probabilities proportional to the increments of `cumulative`."""
+    return np.minimum(np.searchsorted(cumulative, rng.random(size) * cumulative[-1]), len(cumulative) - 1)
+
+
+def kmeans_plusplus(X, n_components, rng, *, x_sq_norms=None, sample_weight=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), as in scikit-learn.
 
     Each new center is the best of ``2 + log(k)`` candidates drawn with probability proportional to the
-    squared distance to the nearest existing center.
+    squared distance to the nearest existing center. With `sample_weight` (n_samples,), every probability
+    and the candidates' potential are weighted too (a point of weight 3 counts as three copies).
 
     Returns
     -------
@@ -29,32 +35,47 @@ def kmeans_plusplus(X, n_components, rng, *, x_sq_norms=None):
     n_samples = X.shape[0]
     if x_sq_norms is None:
         x_sq_norms = np.einsum("ij,ij->i", X, X)
+    weighted = sample_weight is not None
     n_trials = 2 + int(np.log(n_components))
     centers = np.empty((n_components, X.shape[1]))
-    centers[0] = X[rng.integers(n_samples)]
+    centers[0] = X[_draw(np.cumsum(sample_weight), rng, None) if weighted else rng.integers(n_samples)]
     closest = _squared_distances(X, centers[:1], x_sq_norms)[:, 0]
     for c in range(1, n_components):
-        total = closest.sum()
+        potential = closest * sample_weight if weighted else closest
+        total = potential.sum()
         if total <= 0.0:  # fewer distinct points than components: any point will do
-            candidates = rng.integers(n_samples, size=n_trials)
+            if weighted:
+                candidates = _draw(np.cumsum(sample_weight), rng, n_trials)
+            else:
+                candidates = rng.integers(n_samples, size=n_trials)
         else:
-            candidates = np.searchsorted(np.cumsum(closest), rng.random(n_trials) * total)
+            candidates = np.searchsorted(np.cumsum(potential), rng.random(n_trials) * total)
             candidates = np.minimum(candidates, n_samples - 1)
         dist = np.minimum(closest[:, np.newaxis], _squared_distances(X, X[candidates], x_sq_norms))
-        best = int(np.argmin(dist.sum(axis=0)))
+        scores = (sample_weight @ dist) if weighted else dist.sum(axis=0)
+        best = int(np.argmin(scores))
         centers[c] = X[candidates[best]]
         closest = dist[:, best]
     return centers
 
 
-def kmeans_labels(X, n_components, rng, *, max_iter=300):
-    """Lloyd's k-means from k-means++ seeds; returns the final hard labels, shape (n_samples,)."""
+def kmeans_labels(X, n_components, rng, *, max_iter=300, sample_weight=None):
+    """Lloyd's k-means from k-means++ seeds; returns the final hard labels, shape (n_samples,).
+
+    With `sample_weight` (n_samples,), the seeding and the centers (weighted means) are weighted.
+    """
     x_sq_norms = np.einsum("ij,ij->i", X, X)
-    centers = kmeans_plusplus(X, n_components, rng, x_sq_norms=x_sq_norms)
+    centers = kmeans_plusplus(X, n_components, rng, x_sq_norms=x_sq_norms, sample_weight=sample_weight)
     labels = np.argmin(_squared_distances(X, centers, x_sq_norms), axis=1)
     for _ in range(max_iter):
-        counts = np.bincount(labels, minlength=n_components)
-        sums = np.stack([np.bincount(labels, weights=x, minlength=n_components) for x in X.T], axis=1)
+        if sample_weight is None:
+            counts = np.bincount(labels, minlength=n_components)
+            sums = np.stack([np.bincount(labels, weights=x, minlength=n_components) for x in X.T], axis=1)
+        else:
+            counts = np.bincount(labels, weights=sample_weight, minlength=n_components)
+            sums = np.stack(
+                [np.bincount(labels, weights=x * sample_weight, minlength=n_components) for x in X.T], axis=1
+            )
         occupied = counts > 0
         centers[occupied] = sums[occupied] / counts[occupied, np.newaxis]  # an empty cluster keeps its center
         new_labels = np.argmin(_squared_distances(X, centers, x_sq_norms), axis=1)
@@ -64,17 +85,21 @@ def kmeans_labels(X, n_components, rng, *, max_iter=300):
     return labels
 
 
-def initial_responsibilities(X, n_components, init, rng):
-    """Responsibilities to start EM from, for the named `init` method."""
+def initial_responsibilities(X, n_components, init, rng, sample_weight=None):
+    """Responsibilities to start EM from, for the named `init` method.
+
+    `sample_weight` (n_samples,), if given, weights the k-means++ seeding and k-means; the responsibilities
+    themselves are not weighted (the first M-step applies the weights).
+    """
     n_samples = X.shape[0]
     if init == "random":
         resp = rng.random((n_samples, n_components))
         return resp / resp.sum(axis=1, keepdims=True)
     if init == "kmeans++":
-        centers = kmeans_plusplus(X, n_components, rng)
+        centers = kmeans_plusplus(X, n_components, rng, sample_weight=sample_weight)
         labels = np.argmin(_squared_distances(X, centers, np.einsum("ij,ij->i", X, X)), axis=1)
     else:
-        labels = kmeans_labels(X, n_components, rng)
+        labels = kmeans_labels(X, n_components, rng, sample_weight=sample_weight)
     resp = np.zeros((n_samples, n_components))
     resp[np.arange(n_samples), labels] = 1.0
     return resp

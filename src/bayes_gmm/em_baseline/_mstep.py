@@ -30,8 +30,13 @@ def parameters_from_statistics(nk, sx, sxx, reference_means, reg_covar, covarian
     return nk / nk.sum(), means, covariances
 
 
-def parameters_from_responsibilities(X, resp, reg_covar, covariance_type):
-    """M-step from an explicit (n_samples, n_components) responsibility matrix (used to initialise)."""
+def parameters_from_responsibilities(X, resp, reg_covar, covariance_type, sample_weight=None):
+    """M-step from an explicit (n_samples, n_components) responsibility matrix (used to initialise).
+
+    `sample_weight` (n_samples,), if given, multiplies each sample's responsibilities.
+    """
+    if sample_weight is not None:
+        resp = resp * sample_weight[:, np.newaxis]
     nk = resp.sum(axis=0) + _EMPTY_GUARD
     means = (resp.T @ X) / nk[:, np.newaxis]
     n_components, n_features = means.shape

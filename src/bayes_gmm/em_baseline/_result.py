@@ -51,9 +51,18 @@ class EMResult:
     converged : bool
         Whether the change in mean log-likelihood per sample fell below `tol` within `max_iter`.
     n_samples : int
-        Number of training samples; the information criteria use it when called without data.
-    train_log_resp_max : ndarray of shape (n_samples,)
-        ``log max_k P(z_i = k | x_i)`` on the training data, which ICL needs.
+        Number of training samples (rows); the information criteria use it when called without data
+        (a weighted fit uses `total_weight` instead).
+    train_log_resp_max : ndarray of shape (n_samples,) or None
+        ``log max_k P(z_i = k | x_i)`` on the training data. None for a fit of Dask data, which keeps no
+        per-sample array (ICL needs only `train_log_resp_max_sum`).
+    train_log_resp_max_sum : float
+        ``sum_i g_i log max_k P(z_i = k | x_i)`` over the training data (``g_i`` the sample weights, 1
+        without them): ICL's classification term. Computed from `train_log_resp_max` when not given.
+    total_weight : float or None
+        Sum of the sample weights of a weighted fit (see ``fit_em(..., sample_weight=...)``); None for an
+        unweighted one. A weighted sample (a coreset, say) stands for this many points, so BIC and ICL
+        without data use it as the number of samples.
     """
 
     covariance_type: str
@@ -66,18 +75,25 @@ class EMResult:
     n_iter: int
     converged: bool
     n_samples: int
-    train_log_resp_max: np.ndarray = field(repr=False)
+    train_log_resp_max: np.ndarray | None = field(default=None, repr=False)
+    train_log_resp_max_sum: float | None = field(default=None, repr=False)
+    total_weight: float | None = None
 
     def __post_init__(self):
-        for name in (
-            "weights",
-            "means",
-            "covariances",
-            "precisions_cholesky",
-            "log_likelihood_history",
-            "train_log_resp_max",
-        ):
+        for name in ("weights", "means", "covariances", "precisions_cholesky", "log_likelihood_history"):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
+        if self.train_log_resp_max is not None:
+            object.__setattr__(self, "train_log_resp_max", _readonly(self.train_log_resp_max))
+            if self.train_log_resp_max_sum is None:
+                object.__setattr__(self, "train_log_resp_max_sum", float(np.sum(self.train_log_resp_max)))
+        if self.train_log_resp_max_sum is None:
+            raise ValueError(
+                "EMResult needs train_log_resp_max (per sample) or train_log_resp_max_sum (their sum) for "
+                "ICL; got neither. Pass train_log_resp_max_sum=0.0 if ICL is not needed."
+            )
+        object.__setattr__(self, "train_log_resp_max_sum", float(self.train_log_resp_max_sum))
+        if self.total_weight is not None:
+            object.__setattr__(self, "total_weight", float(self.total_weight))
 
     # -- shape ---------------------------------------------------------------------------------------
     @property
@@ -141,7 +157,8 @@ class EMResult:
     # -- information criteria (lower is better, scikit-learn's sign) ---------------------------------
     def _loglik_and_n(self, X):
         if X is None:
-            return self.log_likelihood, self.n_samples
+            n = self.n_samples if self.total_weight is None else self.total_weight
+            return self.log_likelihood, n
         scores = self.score_samples(X)
         return float(np.sum(scores)), scores.shape[0]
 
@@ -149,7 +166,8 @@ class EMResult:
         """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
 
         This is scikit-learn's sign; R's mclust reports ``2 log L - p log n``, the negative. Without `X`,
-        the training data's log-likelihood and size are used.
+        the training data's log-likelihood and size are used; for a weighted fit the size is the total
+        weight (`total_weight`), the number of points the weighted sample stands for.
         """
         loglik, n = self._loglik_and_n(X)
         return -2.0 * loglik + self.n_parameters * np.log(n)
@@ -163,10 +181,10 @@ class EMResult:
         """Integrated completed likelihood, ``BIC - 2 sum_i log max_k P(z_i = k | x_i)`` (lower is better).
 
         BIC penalised by the classification uncertainty of the hard (MAP) assignment, as in mclust's
-        ``icl`` (Biernacki, Celeux & Govaert 2000), with scikit-learn's sign.
+        ``icl`` (Biernacki, Celeux & Govaert 2000), with scikit-learn's sign. Without `X`, the training
+        data's term (weighted by the sample weights of a weighted fit) is used.
         """
         if X is None:
-            log_resp_max = self.train_log_resp_max
-        else:
-            log_resp_max = np.max(self._log_resp(X)[1], axis=1)
+            return self.bic() - 2.0 * self.train_log_resp_max_sum
+        log_resp_max = np.max(self._log_resp(X)[1], axis=1)
         return self.bic(X) - 2.0 * float(np.sum(log_resp_max))

@@ -12,9 +12,17 @@ import pandas as pd
 from bayes_gmm._validation import check_data, check_positive_int
 from bayes_gmm.covariance import COVARIANCE_TYPES, get_structure
 from bayes_gmm.covariance._structures import MCLUST_NAMES, MCLUST_NAMES_1D
-from bayes_gmm.em_baseline._fit import fit_em
+from bayes_gmm.em_baseline._fit import _rank, fit_em
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import ConvergenceWarning, IllConditionedCovarianceError
+
+#: Each model also starts from the partitions of this many best fits (by BIC) of the other models.
+SHARED_LEADERS = 2
+#: The restarts of each fit stop when the mean log-likelihood per sample changes by less than this.
+SCOUTING_TOL = 1e-4
+#: On data with more rows, the restarts of each fit run on a random subset of this many rows, and EM on all
+#: the data continues from the best of them (the starts only need to find the right basin).
+RESTART_POINTS = 2000
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +58,7 @@ def search_models(
     n_components=range(1, 10),
     covariance_types=None,
     *,
-    n_init: int = 5,
+    n_init: int = 3,
     random_seed=None,
     **em_options,
 ) -> ModelSearch:
@@ -66,13 +74,16 @@ def search_models(
         The numbers of components to try (an int K means 1..K).
     covariance_types : sequence of str, optional
         Names accepted by :func:`fit_em` (mclust's or scikit-learn's); default all of mclust's.
-    n_init : int, default 5
-        EM starts per fit (see :func:`fit_em`).
+    n_init : int, default 3
+        EM starts per fit (see :func:`fit_em`); on data with more than 2,000 rows they run on a random
+        subset of 2,000 rows and EM on all the data continues from the best. Then every model also starts
+        from the partitions of the two best other models (by BIC) at the same K, and keeps the better fit:
+        a partition one model finds is often near an optimum of another. mclust instead starts each model
+        once, from a model-based hierarchical clustering.
     random_seed : int, optional
-        Each (model, K) gets its own stream derived from this seed, so a fit does not depend on which
-        others are in the search.
+        Each (model, K) gets its own stream derived from this seed.
     **em_options
-        Further arguments of :func:`fit_em` (``init``, ``max_iter``, ``tol``, ``reg_covar``).
+        Further arguments of :func:`fit_em` (``max_iter``, ``tol``, ``reg_covar``).
 
     Returns
     -------
@@ -93,26 +104,47 @@ def search_models(
     names = list(covariance_types)
     for name in names:  # unknown names, or names for another dimension, fail here, before any fit
         get_structure(name).check_features(X.shape[1])
+    if "initial_params" in em_options or "initial_resp" in em_options:
+        raise ValueError(
+            "search_models starts every fit itself; remove initial_params and initial_resp from the options, "
+            "or call fit_em for one model."
+        )
+    n_init = check_positive_int(n_init, "n_init")
     root = np.random.SeedSequence(random_seed)
+    subset = _restart_subset(X, np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(0,))))
     rows, fits = [], {}
-    for name in names:
-        for k in ks:
-            seed = np.random.SeedSequence(
-                root.entropy, spawn_key=(COVARIANCE_TYPES.index(get_structure(name).mclust_name), k)
+    for k in ks:
+        # The restarts and the exchange of partitions run on the subset of a large data set; EM on all the
+        # data then continues from each model's best.
+        data = X if subset is None or k > len(subset) // 2 else X[subset]
+        # Restarts and the exchange of partitions only choose the basin: they stop at a looser tolerance,
+        # and EM continues from each model's best to the requested one, on all the data.
+        scouting = em_options | {"tol": max(SCOUTING_TOL, em_options.get("tol", 0.0))}
+        found = {}
+        for name in names:  # each (model, K) has its own stream of restarts
+            seed = int(
+                np.random.SeedSequence(root.entropy, spawn_key=(1, _model_key(name), k)).generate_state(1)[0]
             )
+            found[name] = _quiet_fit(data, k, name, n_init=n_init, random_seed=seed, **scouting)
+        # Every model also starts from the partitions of the best other models at this K; a partition one
+        # model finds is often near an optimum of another that its own restarts miss.
+        leaders = sorted((fit for fit in found.values() if fit is not None), key=lambda fit: fit.bic())
+        leader_starts = [(fit, fit.predict_proba(data)) for fit in leaders[:SHARED_LEADERS]]
+        for name in names:
+            tries = [
+                _quiet_fit(data, k, name, initial_resp=resp, n_init=1, **scouting)
+                for fit, resp in leader_starts
+                if fit is not found[name]
+            ]
+            found[name] = _best([*tries, found[name]], em_options.get("reg_covar", 1e-6))
+        continuation = {key: value for key, value in em_options.items() if key != "init"}
+        found = {
+            name: fit and _quiet_fit(X, k, name, initial_params=_parameters(fit), n_init=1, **continuation)
+            for name, fit in found.items()
+        }
+        for name, fit in found.items():
             row = {"covariance_type": name, "n_components": k}
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    fit = fit_em(
-                        X,
-                        k,
-                        covariance_type=name,
-                        n_init=n_init,
-                        random_seed=int(seed.generate_state(1)[0]),
-                        **em_options,
-                    )
-            except IllConditionedCovarianceError:
+            if fit is None:
                 rows.append(row | {"failed": True})
                 continue
             fits[name, k] = fit
@@ -129,3 +161,34 @@ def search_models(
             )
     table = pd.DataFrame(rows).set_index(["covariance_type", "n_components"])
     return ModelSearch(table=table, fits=fits)
+
+
+def _model_key(name: str) -> int:
+    """A number for the model, the same for a name and its alias (VVV and full)."""
+    return COVARIANCE_TYPES.index(get_structure(name).mclust_name)
+
+
+def _restart_subset(X, rng: np.random.Generator) -> np.ndarray | None:
+    """Rows on which the restarts run when the data are large (None: all of them)."""
+    if len(X) <= RESTART_POINTS:
+        return None
+    return np.sort(rng.choice(len(X), RESTART_POINTS, replace=False))
+
+
+def _parameters(fit: EMResult) -> dict:
+    return {"weights": fit.weights, "means": fit.means, "covariances": fit.covariances}
+
+
+def _best(fits: list, reg_covar: float) -> EMResult | None:
+    """The best of `fits` (collapsed fits last, then by log-likelihood); None if there is none."""
+    return max((fit for fit in fits if fit is not None), key=lambda fit: _rank(fit, reg_covar), default=None)
+
+
+def _quiet_fit(X, k: int, name: str, **options) -> EMResult | None:
+    """:func:`fit_em` without convergence warnings; None if every start collapses."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return fit_em(X, k, covariance_type=name, **options)
+    except IllConditionedCovarianceError:
+        return None

@@ -1,8 +1,11 @@
 """Fitting the Bayesian GMM (NUTS, ADVI), relabelling, and what is computed from the posterior."""
 
 from bayes_gmm.inference._advi import ElboPlateau
+from bayes_gmm.inference._arviz import loo_subsampled
 from bayes_gmm.inference._backends import AUTO_PREFERENCE, NUTS_BACKENDS, available_backends
+from bayes_gmm.inference._coclustering import co_clustering_from_labels, co_clustering_matrix
 from bayes_gmm.inference._compare import compare_with_em
+from bayes_gmm.inference._coreset import DEFAULT_CORESET_SIZE, fit_coreset_gmm
 from bayes_gmm.inference._fit import METHODS, fit_gmm
 from bayes_gmm.inference._membership import (
     co_clustering,
@@ -11,18 +14,18 @@ from bayes_gmm.inference._membership import (
     posterior_log_density,
     posterior_partition,
 )
-from bayes_gmm.inference._partition import (
-    PartitionEstimate,
+from bayes_gmm.inference._partition_candidates import (
     argmax_partitions,
-    binder_loss,
     candidate_partitions,
-    canonicalize_partitions,
-    co_clustering_from_labels,
-    co_clustering_matrix,
-    expected_vi_lower_bound,
     linkage_partitions,
-    point_partition,
     sample_partitions,
+)
+from bayes_gmm.inference._partition_canonical import canonicalize_partitions
+from bayes_gmm.inference._partition_loss import (
+    PartitionEstimate,
+    binder_loss,
+    expected_vi_lower_bound,
+    point_partition,
 )
 from bayes_gmm.inference._relabel import Relabelling, apply_relabelling, find_relabelling
 from bayes_gmm.inference._select import CRITERIA, ONE_SE_RULE, KSelection, select_k
@@ -34,6 +37,7 @@ __all__ = [
     "AUTO_PREFERENCE",
     "CRITERIA",
     "DEFAULT_CONCENTRATION",
+    "DEFAULT_CORESET_SIZE",
     "METHODS",
     "NUTS_BACKENDS",
     "ONE_SE_RULE",
@@ -55,10 +59,12 @@ __all__ = [
     "draw_responsibilities",
     "expected_vi_lower_bound",
     "find_relabelling",
+    "fit_coreset_gmm",
     "fit_gmm",
     "fit_sparse_gmm",
     "jittered_start_values",
     "linkage_partitions",
+    "loo_subsampled",
     "membership_probabilities",
     "n_clusters_distribution",
     "point_partition",

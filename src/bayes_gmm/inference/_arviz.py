@@ -12,6 +12,13 @@ import warnings
 import arviz as az
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from bayes_gmm._validation import check_positive_int
+
+#: Default number of observations whose pointwise log-likelihood :func:`loo_subsampled` computes.
+DEFAULT_LOO_SUBSAMPLE = 1000
 
 
 def has_group(fit, name: str) -> bool:
@@ -64,6 +71,7 @@ def loo(fit) -> dict:
     ``n_high_pareto_k`` counts observations whose Pareto k exceeds ArviZ's sample-size-dependent
     threshold (``good_k``, at most 0.7), where the importance-sampling estimate is unreliable.
     """
+    _refuse_weighted(fit, "loo")
     with warnings.catch_warnings():
         # The count of high Pareto k values is returned; ArviZ's generic warning would only repeat it.
         warnings.filterwarnings("ignore", message=".*Pareto.*", category=UserWarning)
@@ -126,3 +134,173 @@ def plot_trace(fit, var_names):
         figure_kwargs={"figsize": (10, 2.2 * len(panels))},
     )
     return collection.viz["figure"].item()
+
+
+def _refuse_weighted(fit, func: str) -> None:
+    if (
+        isinstance(fit, xr.DataTree)
+        and not has_group(fit, "log_likelihood")
+        and has_group(fit, "constant_data")
+    ):
+        if "sample_weight" in fit["constant_data"]:
+            raise ValueError(
+                f"{func} needs the pointwise log-likelihood of the observations, and this is a weighted fit "
+                f"(e.g. fit_coreset_gmm): its weighted points are no held-out observations, so none is stored. "
+                f"Estimate the elpd on the full data with loo_subsampled(fit, X) instead."
+            )
+
+
+def loo_subsampled(fit, X=None, *, observations=DEFAULT_LOO_SUBSAMPLE, random_seed=None) -> dict:
+    """PSIS-LOO on large data from a subsample of the observations (ArviZ's ``loo_subsample``).
+
+    The pointwise log-likelihood over all posterior draws is computed only for `observations` rows
+    drawn without replacement, never for all n, and none needs to be stored in the fit. The elpd of all
+    n rows is the difference estimator of Magnusson et al. (2019, "Bayesian leave-one-out
+    cross-validation for large data", ICML): the log predictive density at the posterior-mean parameters
+    (one pass over the rows) approximates every row's elpd, and the subsample corrects it; its SE has a
+    part from the subsampling (``subsampling_se``) that shrinks as `observations` grows.
+
+    Parameters
+    ----------
+    fit : xarray.DataTree
+        A Bayesian fit (:func:`bayes_gmm.inference.fit_gmm` or ``fit_coreset_gmm``).
+    X : array-like of shape (n_samples, n_features), optional
+        The observations; default the fit's stored data. Required for a coreset fit (whose stored data
+        are the coreset points): its posterior is then taken for the full-data posterior, which is as good
+        an approximation as the coreset posterior is (see ``fit_coreset_gmm``).
+    observations : int or array of int, default 1000
+        Size of the subsample (at most n), or the indices of the rows to use.
+    random_seed : int, optional
+        Seeds the choice of rows.
+
+    Returns
+    -------
+    dict
+        ``elpd_loo`` (estimate for all n rows), ``se_loo`` (its SE, including subsampling),
+        ``subsampling_se``, ``p_loo``, ``n_data_points``, ``subsample_size``, ``observations`` (the row
+        indices used), ``good_k`` and ``n_high_pareto_k`` (in the subsample), and ``n_rows_evaluated``
+        (rows whose log-likelihood was computed for every draw: the subsample).
+    """
+    from bayes_gmm.inference._draws import fit_draws  # _draws imports this module
+
+    if X is None and isinstance(fit, xr.DataTree) and "coreset_size" in fit.attrs:
+        raise ValueError(
+            "X is required for a coreset fit: its stored observed_data are the coreset points, not the data. "
+            "Pass the full data, e.g. loo_subsampled(fit, X)."
+        )
+    draws = fit_draws(fit, X, func="loo_subsampled", em_allowed=False)
+    n_rows = draws.X.shape[0]
+    indices = _subsample_indices(observations, n_rows, random_seed)
+    chains, n_draws = fit.posterior.sizes["chain"], fit.posterior.sizes["draw"]
+    pointwise = _PointwiseLogLikelihood(draws, chains, n_draws)
+    lazy = indexing.LazilyIndexedArray(pointwise)
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": fit.posterior.to_dataset(),
+            "observed_data": xr.Dataset({"obs": ("obs_id", np.arange(n_rows))}),
+            "log_likelihood": xr.Dataset({"obs": (("chain", "draw", "obs_id"), lazy)}),
+        }
+    )
+
+    def point_log_likelihood(observed, data):  # log p(x_i | posterior-mean parameters), all rows
+        from bayes_gmm.inference._membership import mean_log_density
+
+        post = data.posterior
+        params = [post[name].to_numpy()[None] for name in ("weights", "means", "covariances")]
+        return xr.DataArray(mean_log_density(draws.X, *params), dims=observed.dims, coords=observed.coords)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Pareto.*", category=UserWarning)
+        result = az.loo_subsample(
+            tree,
+            observations=indices,
+            var_name="obs",
+            method="plpd",
+            log_lik_fn=point_log_likelihood,
+            pointwise=True,
+        )
+    pareto_k = np.asarray(result.pareto_k, dtype=float)[indices]
+    good_k = float(result.good_k) if result.good_k is not None else 0.7
+    return {
+        "elpd_loo": float(result.elpd),
+        "se_loo": float(result.se),
+        "subsampling_se": float(result.subsampling_se),
+        "p_loo": float(result.p),
+        "n_data_points": int(result.n_data_points),
+        "subsample_size": int(result.subsample_size),
+        "observations": indices,
+        "good_k": good_k,
+        "n_high_pareto_k": int(np.sum(pareto_k > good_k)),
+        "n_rows_evaluated": pointwise.rows_computed,
+    }
+
+
+def _subsample_indices(observations, n_rows: int, random_seed) -> np.ndarray:
+    if np.ndim(observations) == 0:
+        size = check_positive_int(observations, "observations", minimum=2)
+        if size > n_rows:
+            raise ValueError(
+                f"observations must be at most the number of rows ({n_rows}); got {size}. Use a smaller "
+                f"subsample, or loo(fit) for the full PSIS-LOO."
+            )
+        return np.sort(np.random.default_rng(random_seed).choice(n_rows, size, replace=False))
+    indices = np.asarray(observations)
+    if (
+        indices.ndim != 1
+        or indices.size < 2
+        or not np.issubdtype(indices.dtype, np.integer)
+        or indices.min() < 0
+        or indices.max() >= n_rows
+        or np.unique(indices).size != indices.size
+    ):
+        raise ValueError(
+            f"observations must be an int or distinct row indices in [0, {n_rows}) (at least 2); got "
+            f"{observations!r:.80}. Pass e.g. observations=1000."
+        )
+    return np.sort(indices)
+
+
+class _PointwiseLogLikelihood(BackendArray):
+    """The (chain, draw, obs_id) pointwise log-likelihood, computed only for the rows that are indexed.
+
+    Wrapped in xarray's lazy indexing, so that ``isel(obs_id=rows)`` evaluates ``log p(x_i | theta_s)`` for
+    those rows and every draw; nothing is computed or stored for the others.
+    """
+
+    def __init__(self, draws, chains: int, n_draws: int):
+        self.draws = draws
+        self.shape = (chains, n_draws, draws.X.shape[0])
+        self.dtype = np.dtype(np.float64)
+        self.rows_computed = 0
+        self._last = None
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._get)
+
+    def _get(self, key: tuple):
+        from scipy.special import logsumexp
+
+        from bayes_gmm.covariance import weighted_log_densities
+        from bayes_gmm.inference._membership import _chunks
+
+        d = self.draws
+        chain_idx, draw_idx, row_idx = (np.arange(size)[k] for size, k in zip(self.shape, key, strict=True))
+        rows = np.atleast_1d(row_idx)
+        if self._last is None or not np.array_equal(
+            self._last[0], rows
+        ):  # ArviZ reads the subsample repeatedly
+            self.rows_computed += rows.size
+            points = d.X[rows]
+            per_draw = np.concatenate(
+                [
+                    logsumexp(
+                        weighted_log_densities(points, d.weights[c], d.means[c], d.covariances[c]), axis=-1
+                    )
+                    for c in _chunks(d.n_draws, rows.size, d.n_components, d.n_features)
+                ]
+            ).reshape(self.shape[0], self.shape[1], rows.size)
+            self._last = (rows, per_draw)
+        per_draw = self._last[1]
+        values = per_draw[np.ix_(np.atleast_1d(chain_idx), np.atleast_1d(draw_idx), np.arange(rows.size))]
+        dropped = tuple(i for i, k in enumerate((chain_idx, draw_idx, row_idx)) if np.ndim(k) == 0)
+        return values.squeeze(axis=dropped) if dropped else values

@@ -30,6 +30,7 @@ from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
 from bayes_gmm.inference._start import jittered_start_values
 from bayes_gmm.models import OBSERVED, GMMPriors, build_model
+from bayes_gmm.models._builder import SAMPLE_WEIGHT, checked_sample_weight
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
 METHODS = ("nuts", *ADVI_METHODS)
@@ -62,6 +63,7 @@ def fit_gmm(
     advi_restarts: int = 2,
     minibatch_size: int | None = None,
     log_likelihood: bool | None = None,
+    sample_weight=None,
     random_seed=None,
     progressbar: bool = False,
 ):
@@ -79,7 +81,9 @@ def fit_gmm(
     ----------
     X : array-like of shape (n_samples, n_features)
     n_components : int
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        "full", "tied", "diag" or "spherical", or mclust's name of a model with a Bayesian prior: "VVV",
+        "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
     method : {"nuts", "advi", "fullrank_advi"}, default "nuts"
         NUTS (MCMC) or automatic differentiation variational inference, mean-field or full-rank.
     backend : {"auto", "nutpie", "pymc", "numpyro"}, default "auto"
@@ -110,7 +114,15 @@ def fit_gmm(
         ADVI only: fit on minibatches of this many rows (for large data).
     log_likelihood : bool, optional
         Store the pointwise log-likelihood (needed for WAIC/LOO). Default: yes unless it would exceed
-        50 million values (draws x chains x observations), in which case a warning says so.
+        50 million values (draws x chains x observations), in which case a warning says so. A weighted fit
+        stores none (see `sample_weight`).
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each row: its log-likelihood is multiplied by it (see
+        :func:`bayes_gmm.models.build_model`), e.g. the weights of a coreset
+        (:func:`bayes_gmm.inference.fit_coreset_gmm`). The EM start is weighted too, and the weights are stored as
+        ``constant_data["sample_weight"]``. The pointwise log-likelihood of weighted rows is not an
+        out-of-sample quantity of the data (a row of weight 1000 stands for 1000 points), so WAIC and LOO
+        do not apply; `log_likelihood=True` is refused. Not with `minibatch_size`.
     random_seed : int, optional
         Seeds EM, the start jitter, and the sampler; the same seed gives the same result.
     progressbar : bool, default False
@@ -147,13 +159,13 @@ def fit_gmm(
     check_fit_data(data, n_components, covariance_type)
     run_options = _checked_run_options(dict(locals()))
     seeds = np.random.SeedSequence(random_seed).generate_state(4)
-    em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]))
+    weights = run_options["sample_weight"]
+    em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]), sample_weight=weights)
     # The fused likelihood Op runs in Python (PyMC, ADVI) and in numba (nutpie); JAX needs the graph.
     backend = run_options["backend"]
     likelihood = "graph" if backend == "numpyro" else "fused"
-    model = build_model(
-        data, n_components, covariance_type=covariance_type, priors=priors, likelihood=likelihood
-    )
+    model_options = {"covariance_type": covariance_type, "priors": priors}
+    model = build_model(data, n_components, likelihood=likelihood, sample_weight=weights, **model_options)
 
     def start_sampler(rng: np.random.Generator) -> dict[str, np.ndarray]:
         return jittered_start_values(em, covariance_type, 1, jitter=run_options["jitter"], rng=rng)[0]
@@ -164,13 +176,7 @@ def fit_gmm(
     else:
         fit_model = model  # the log-likelihood below is always of the full data, not one minibatch
         if minibatch_size is not None:
-            fit_model = build_model(
-                data,
-                n_components,
-                covariance_type=covariance_type,
-                priors=priors,
-                minibatch_size=minibatch_size,
-            )
+            fit_model = build_model(data, n_components, minibatch_size=minibatch_size, **model_options)
         rng = np.random.default_rng(seeds[0])
         starts = [start_sampler(rng) for _ in range(run_options["advi_restarts"])]
         idata = fit_advi(
@@ -189,7 +195,7 @@ def fit_gmm(
         backend=backend,
         sampling_time_s=time.perf_counter() - started,
     )
-    _set_observed_data(idata, data)
+    _set_observed_data(idata, data, weights)
     _relabel_to_em(idata, em)
     _add_log_likelihood(idata, model, log_likelihood)
     _diagnose(idata)
@@ -206,9 +212,18 @@ def _checked_run_options(a: dict) -> dict:
             "minibatch_size only applies to ADVI (method='advi' or 'fullrank_advi'); NUTS needs "
             "the full data. Remove minibatch_size or choose an ADVI method."
         )
+    weights = checked_sample_weight(a["sample_weight"], a["data"].shape[0])
+    if weights is not None and (a["log_likelihood"] or a["minibatch_size"] is not None):
+        raise ValueError(
+            "sample_weight cannot be combined with log_likelihood=True or minibatch_size: a weighted row's "
+            "log-likelihood is no out-of-sample value for WAIC/LOO, and a minibatch would need its rows' "
+            "weights. Leave log_likelihood and minibatch_size as None (for LOO on large data see "
+            "bayes_gmm.inference.loo_subsampled)."
+        )
     chains = check_positive_int(a["chains"], "chains")
     cores = min(chains, _cpu_count()) if a["cores"] is None else check_positive_int(a["cores"], "cores")
     options = {
+        "sample_weight": weights,
         # An unknown or missing back end fails before EM runs.
         "backend": resolve_backend(a["backend"]) if method == "nuts" else "pymc",
         "jitter": check_nonnegative_float(a["jitter"], "jitter"),
@@ -236,10 +251,22 @@ def _checked_run_options(a: dict) -> dict:
     return options
 
 
-def _em_start(em, data, n_components: int, covariance_type: str, random_seed: int) -> EMResult:
-    """The EM fit the chains start from and draws are relabelled to: `em`, checked, or fitted here."""
+def _em_start(
+    em, data, n_components: int, covariance_type: str, random_seed: int, sample_weight=None
+) -> EMResult:
+    """The EM fit the chains start from and draws are relabelled to: `em`, checked, or fitted here.
+
+    With `sample_weight`, weighted EM.
+    """
     if em is None:
-        return fit_em(data, n_components, covariance_type=covariance_type, n_init=10, random_seed=random_seed)
+        return fit_em(
+            data,
+            n_components,
+            covariance_type=covariance_type,
+            n_init=10,
+            random_seed=random_seed,
+            sample_weight=sample_weight,
+        )
     if not isinstance(em, EMResult) or em.n_components != n_components or em.n_features != data.shape[1]:
         raise ValueError(
             f"em must be an EMResult with {n_components} components and {data.shape[1]} features, fitted to "
@@ -275,19 +302,26 @@ def _diagnose(idata) -> None:
         _warn_if_poor(idata.attrs, idata.posterior.sizes["chain"])
 
 
-def _set_observed_data(idata, data) -> None:
-    """Store the full data as ``observed_data``, whatever the back end or method left there.
+def _set_observed_data(idata, data, sample_weight=None) -> None:
+    """Store the full data as ``observed_data`` (and weights as ``constant_data``), whatever the back end
+    or method left there.
 
     nutpie leaves none, and a minibatch ADVI fit would leave one batch.
     """
+    obs_id = np.arange(data.shape[0])
     observed = xr.Dataset(
         {OBSERVED: (("obs_id", "feature"), data.values)},
-        coords={"obs_id": np.arange(data.shape[0]), "feature": list(data.feature_names)},
+        coords={"obs_id": obs_id, "feature": list(data.feature_names)},
     )
     set_group(idata, "observed_data", observed)
+    if sample_weight is not None:
+        constant = xr.Dataset({SAMPLE_WEIGHT: ("obs_id", sample_weight)}, coords={"obs_id": obs_id})
+        set_group(idata, "constant_data", constant)
 
 
 def _add_log_likelihood(idata, model, requested: bool | None) -> None:
+    if SAMPLE_WEIGHT in model.named_vars:  # weighted rows: no pointwise values for WAIC/LOO (see fit_gmm)
+        return
     n_values = (
         idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] * model[OBSERVED].shape[0].eval()
     )

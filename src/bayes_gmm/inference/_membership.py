@@ -17,13 +17,10 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from bayes_gmm.covariance import weighted_log_densities
+from bayes_gmm.inference._coclustering import co_clustering_matrix
 from bayes_gmm.inference._draws import FitDraws, fit_draws
-from bayes_gmm.inference._partition import (
-    PartitionEstimate,
-    candidate_partitions,
-    co_clustering_matrix,
-    point_partition,
-)
+from bayes_gmm.inference._partition_candidates import candidate_partitions
+from bayes_gmm.inference._partition_loss import PartitionEstimate, point_partition
 
 #: Bytes of work memory one chunk of draws may use when the responsibilities are computed.
 _CHUNK_BYTES = 64 * 2**20

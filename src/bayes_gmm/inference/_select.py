@@ -90,7 +90,9 @@ def select_k(
     X : array-like of shape (n_samples, n_features)
     n_components : int or iterable of int, default 5
         An int K means k = 1, ..., K; otherwise the k values to fit (distinct, each >= 1).
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        "full", "tied", "diag" or "spherical", or mclust's name of a model with a Bayesian prior: "VVV",
+        "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
     em_n_init : int, default 10
         EM restarts per k.
     em_init : {"kmeans", "kmeans++", "random"}, default "kmeans"

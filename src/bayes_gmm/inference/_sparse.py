@@ -57,7 +57,9 @@ def fit_sparse_gmm(
     concentration : float, default 0.1
         Concentration ``e0`` of the symmetric Dirichlet prior on the weights. Smaller values empty extra
         components more decisively but make the empty components' weights harder for NUTS to explore.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        "full", "tied", "diag" or "spherical", or mclust's name of a model with a Bayesian prior: "VVV",
+        "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
     random_seed : int, optional
         Seeds the EM start, the sampler and the drawn allocations.
     **fit_options

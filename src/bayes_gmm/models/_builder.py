@@ -28,6 +28,8 @@ DATA = "X"
 FEATURE_COV = "feature_cov"
 #: Data container with the data mean, subtracted inside the likelihood (see ``make_mixture_logp``).
 CENTER = "X_center"
+#: Data container with the per-observation weights of a weighted model (``build_model(sample_weight=...)``).
+SAMPLE_WEIGHT = "sample_weight"
 #: Data container names of the prior hyper-parameters, by ``GMMPriors`` field.
 PRIOR_DATA = {
     "weights_concentration": "prior_weights_concentration",
@@ -45,6 +47,7 @@ def build_model(
     priors: GMMPriors | None = None,
     minibatch_size: int | None = None,
     likelihood: str = "fused",
+    sample_weight=None,
 ) -> pm.Model:
     """Build the PyMC model of a Gaussian mixture with the component assignments marginalised out.
 
@@ -68,7 +71,9 @@ def build_model(
         Observations; pandas column names become the ``feature`` coordinate.
     n_components : int
         Number of mixture components K.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        "full", "tied", "diag" or "spherical", or mclust's name of a model with a Bayesian prior: "VVV",
+        "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
     priors : GMMPriors, optional
         Hyper-parameters; fields left as None take the data-scaled defaults.
     minibatch_size : int, optional
@@ -78,6 +83,13 @@ def build_model(
         How the likelihood is computed: "fused" is one compiled Op with a hand-written gradient, run by PyMC's
         own NUTS and ADVI and compiled by numba for nutpie; "graph" is plain PyTensor operations, which the
         JAX back end (numpyro) needs. Both give the same values.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each observation: its log-likelihood is multiplied by it (``w_n log p(x_n)``),
+        so integer weights give the model of the data with rows repeated that often, and coreset weights
+        (:func:`bayes_gmm.coreset.lightweight_coreset`) make a small sample stand in for a large data set.
+        The data-scaled default priors and the centring use the weighted mean and standard deviation. The
+        weights are a data container (``pm.Data("sample_weight")``), so a compiled model serves any weights.
+        Not with `minibatch_size`.
 
     Returns
     -------
@@ -86,7 +98,7 @@ def build_model(
         ``means`` and, by covariance type, ``chol_cov`` (full, tied) or ``sigma`` (diag, spherical);
         deterministic ``covariances`` of shape (component, feature, feature_cov) for every type; the data
         as ``pm.Data("X")`` and the observed variable ``obs`` whose pointwise log-likelihood is one value
-        per observation (for WAIC and LOO).
+        per observation (for WAIC and LOO; in a weighted model it is the weighted value ``w_n log p(x_n)``).
     """
     n_components = check_n_components(n_components)
     covariance_type = check_bayesian_covariance_type(check_covariance_type(covariance_type))
@@ -95,10 +107,17 @@ def build_model(
     get_structure(covariance_type).check_features(X.shape[1])
     likelihood = check_choice(likelihood, "likelihood", LIKELIHOOD_IMPLEMENTATIONS)
     n_samples, n_features = X.shape
+    weights_values = checked_sample_weight(sample_weight, n_samples)
+    if weights_values is not None and minibatch_size is not None:
+        raise ValueError(
+            "sample_weight and minibatch_size cannot be combined: a minibatch would need its rows' weights. "
+            "Leave minibatch_size as None for a weighted model."
+        )
     if priors is None:
         priors = GMMPriors()
     elif not isinstance(priors, GMMPriors):
         raise TypeError(f"priors must be a GMMPriors instance or None; got {type(priors).__name__}.")
+    center_values, priors = _weighted_defaults(priors, X, weights_values)
     priors = priors.resolve(X, n_components)
     coords = {
         "component": np.arange(n_components),
@@ -122,7 +141,10 @@ def build_model(
             observed_kwargs = {"total_size": n_samples}
         # Everything that depends on the data is a data container, not a constant of the graph, so that a
         # compiled model serves any data of the same shape (nutpie swaps the containers' values).
-        center = pm.Data(CENTER, X.mean(axis=0))
+        center = pm.Data(CENTER, center_values)
+        point_weights = None
+        if weights_values is not None:
+            point_weights = pm.Data(SAMPLE_WEIGHT, weights_values, dims="obs_id")
         priors = replace(
             priors, **{field: pm.Data(name, getattr(priors, field)) for field, name in PRIOR_DATA.items()}
         )
@@ -142,12 +164,66 @@ def build_model(
             weights,
             means,
             scale,
-            logp=make_mixture_logp(structure, center, likelihood),
+            logp=make_mixture_logp(structure, center, likelihood, sample_weight=point_weights),
             random=make_mixture_random(structure),
             signature=signature,
             observed=data,
             **observed_kwargs,
         )
     # Two models with equal structure keys differ only in the values of their data containers.
-    model.bayes_gmm_structure = (covariance_type, n_components, n_features, likelihood, priors.lkj_eta)
+    weighted = weights_values is not None
+    model.bayes_gmm_structure = (
+        covariance_type,
+        n_components,
+        n_features,
+        likelihood,
+        priors.lkj_eta,
+        weighted,
+    )
     return model
+
+
+def checked_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """`sample_weight` as a float array of shape (n_samples,), checked; None stays None.
+
+    Raises
+    ------
+    ValueError
+        Unless the weights are one finite, non-negative number per observation with a positive sum.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"sample_weight must be an array of numbers, one per observation; got {type(sample_weight).__name__} "
+            f"({error}). Pass e.g. a NumPy array of shape ({n_samples},)."
+        ) from None
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per observation; got shape "
+            f"{weights.shape}. Pass one weight per row of X."
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not weights.sum() > 0:
+        raise ValueError(
+            "sample_weight must be finite and >= 0 with a positive sum; got values in "
+            f"[{np.nanmin(weights):g}, {np.nanmax(weights):g}] (sum {np.nansum(weights):g}). Drop rows rather "
+            "than giving them NaN or negative weights."
+        )
+    return weights
+
+
+def _weighted_defaults(priors: GMMPriors, X: np.ndarray, weights: np.ndarray | None):
+    """The centre of the likelihood and `priors` with the data-scaled defaults from weighted moments.
+
+    Unweighted: the data mean and `priors` unchanged (``GMMPriors.resolve`` fills them in). Weighted: the
+    weighted mean and standard deviation, as those of the data with rows repeated by integer weights.
+    """
+    if weights is None:
+        return X.mean(axis=0), priors
+    mean = np.average(X, axis=0, weights=weights)
+    sd = np.sqrt(np.average(np.square(X - mean), axis=0, weights=weights))
+    sd = np.where(sd > 0, sd, 1.0) if weights.sum() > 1 else np.ones(X.shape[1])
+    defaults = {"means_loc": mean, "means_scale": 2.0 * sd, "sd_scale": sd}
+    return mean, replace(priors, **{k: v for k, v in defaults.items() if getattr(priors, k) is None})

@@ -72,13 +72,16 @@ def lower_triangular_inverse(chol, n: int):
     return pt.stack(rows, axis=-2)
 
 
-def make_mixture_logp(structure: str, center, implementation: str = "fused"):
+def make_mixture_logp(structure: str, center, implementation: str = "fused", sample_weight=None):
     """Return the pointwise marginal log-likelihood function used as the ``CustomDist`` logp.
 
     ``center`` (the data mean, an array or a tensor of shape (n_features,)) is subtracted from observations and means before the algebra, so that the
     standardised residuals do not lose digits when the data sit far from the origin. ``implementation``
     is "fused" (one compiled Op with a hand-written gradient, :mod:`bayes_gmm.models._fused`) or "graph"
-    (PyTensor operations, differentiated by PyTensor; needed by the JAX back end).
+    (PyTensor operations, differentiated by PyTensor; needed by the JAX back end). ``sample_weight`` (a
+    tensor of shape (n_obs,), optional) multiplies each point's log-likelihood: the fused gradient Op
+    weights each point's statistics by its incoming gradient, so the weighted sum is differentiated in the
+    same single pass.
     """
     n_features = int(center.shape[0].eval()) if hasattr(center, "eval") else len(center)
     scale_ndim = 3 if structure == "cholesky" else 2
@@ -88,9 +91,11 @@ def make_mixture_logp(structure: str, center, implementation: str = "fused"):
         means = _drop_batch_dims(means, 2)
         scale = _drop_batch_dims(scale, scale_ndim)
         if implementation == "fused":
-            return MixtureLogp(structure)(value - center, weights, means - center, scale)
-        log_dens = component_log_densities(value - center, means - center, scale, structure, n_features)
-        return pt.logsumexp(pt.log(weights)[None, :] + log_dens, axis=-1)
+            pointwise = MixtureLogp(structure)(value - center, weights, means - center, scale)
+        else:
+            log_dens = component_log_densities(value - center, means - center, scale, structure, n_features)
+            pointwise = pt.logsumexp(pt.log(weights)[None, :] + log_dens, axis=-1)
+        return pointwise if sample_weight is None else pointwise * sample_weight
 
     return mixture_logp
 

@@ -1,5 +1,5 @@
 """Figures for Gaussian-mixture fits: clusters with covariance ellipses, membership uncertainty, fitted
-densities, the choice of the number of components, KMeans against a GMM, and pair plots.
+densities, the choice of the number of components and of the covariance model, KMeans against a GMM, and pair plots.
 
 Every ``plot_*`` function takes an EM fit (:class:`~bayes_gmm.em_baseline.EMResult`, with the data `X`)
 or a Bayesian fit (``xarray.DataTree`` from :func:`bayes_gmm.inference.fit_gmm`, which stores its
@@ -18,6 +18,7 @@ from bayes_gmm.plots._clusters import plot_clusters
 from bayes_gmm.plots._density import plot_density
 from bayes_gmm.plots._kmeans import plot_kmeans_vs_gmm
 from bayes_gmm.plots._membership import plot_membership_uncertainty
+from bayes_gmm.plots._models import plot_model_search
 from bayes_gmm.plots._pairs import plot_pairs
 from bayes_gmm.plots._save import save_figure
 from bayes_gmm.plots._selection import plot_k_selection
@@ -31,6 +32,7 @@ __all__ = [
     "plot_k_selection",
     "plot_kmeans_vs_gmm",
     "plot_membership_uncertainty",
+    "plot_model_search",
     "plot_pairs",
     "save_figure",
 ]

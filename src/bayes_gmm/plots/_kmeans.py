@@ -58,7 +58,8 @@ def plot_kmeans_vs_gmm(
         Number of clusters for both methods.
     labels_true : array-like of shape (n_samples,), optional
         Known labels; each title then gives the adjusted Rand index (1 = perfect, about 0 = chance).
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        Any name :func:`bayes_gmm.em_baseline.fit_em` takes (scikit-learn's four or mclust's 14).
         The GMM's covariance structure.
     features : pair of int or str, default (0, 1)
         Features to plot when X has more than two (both methods use all features).

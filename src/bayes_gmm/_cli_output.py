@@ -1,0 +1,243 @@
+"""The command line's input checks and its all-or-nothing output folder (see :mod:`bayes_gmm.cli`).
+
+Ctrl-C handling that samplers cannot hide (:class:`Interrupt`), the --out folder that is replaced as a
+whole by a run's results (:class:`OutputFolder`), and the tables the commands write.
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_gmm._io import atomic_path, replace_directory
+
+
+class CLIError(Exception):
+    """A problem with the user's input, reported as one line and exit status 2."""
+
+
+#: Exit status of a run stopped by Ctrl-C (SIGINT), as shells report 128 + the signal number.
+EXIT_INTERRUPTED = 130
+
+
+class Interrupt:
+    """Ctrl-C handling that a sampler cannot hide.
+
+    PyMC, nutpie and PyMC's ADVI catch KeyboardInterrupt and return the draws made so far as if the run
+    had finished. The handler installed here records the signal before raising KeyboardInterrupt as
+    Python would, so the command can tell an interrupted fit from a finished one (:meth:`check`). While
+    `deferred` (the few renames that swap the results in), the signal is recorded but does not interrupt.
+    """
+
+    def __init__(self):
+        self.interrupted = False
+        self.deferred = False
+        self._previous = None
+        self._previous_unraisable = None
+
+    def __enter__(self):
+        self.interrupted = self.deferred = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        sys.unraisablehook = self._previous_unraisable
+
+    def _handle(self, signum, frame):
+        self.interrupted = True
+        if self.deferred:
+            return
+        raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable) -> None:
+        # A KeyboardInterrupt raised inside __del__ or a C callback (numba's cache writer, say) cannot
+        # propagate: Python would print "Exception ignored in ..." with a traceback and drop the interrupt.
+        # Keep quiet and interrupt again a moment later, in ordinary code.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            threading.Timer(0.05, _thread.interrupt_main).start()
+            return
+        self._previous_unraisable(unraisable)
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed, even if a library swallowed it."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
+INTERRUPT = Interrupt()
+
+#: What a run writes into --out (folders: their files). A folder holding anything else is not replaced.
+OUTPUT_FILES = {
+    "summary.txt",
+    "assignments.csv",
+    "posterior.nc",
+    "compare_em.csv",
+    "selection.txt",
+    "selection.csv",
+    "k_selection.png",
+    "parameters.json",
+}
+OUTPUT_FOLDERS = {"plots": ".png", "assignments.parquet": ".parquet"}
+
+
+class OutputFolder:
+    """The --out folder: checked before any fitting, then replaced as a whole by the run's results."""
+
+    def __init__(self, text: str):
+        self.shown = Path(text)
+        path = Path(text).expanduser()
+        try:
+            # A symbolic link to a folder: the folder it points to is replaced, the link kept.
+            self.path = Path(os.path.abspath(path.resolve() if path.is_symlink() else path))
+            self._check()
+        except OSError as exc:
+            raise CLIError(
+                f"--out {text}: cannot use it ({exc.strerror or exc}); choose another folder"
+            ) from None
+
+    def _check(self) -> None:
+        path, shown = self.path, self.shown
+        if path.exists() and not path.is_dir():
+            raise CLIError(
+                f"--out {shown} is an existing file, not a folder; give a folder path (created if missing)"
+            )
+        if path.is_dir():
+            cwd = Path.cwd().resolve()
+            if path.resolve() == cwd or path.resolve() in cwd.parents:
+                raise CLIError(
+                    f"--out {shown} is the current folder or one above it, which a run would replace; "
+                    f"give a subfolder, e.g. --out results"
+                )
+            self.check_only_outputs()
+        ancestor = path.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise CLIError(
+                f"--out {shown}: {ancestor} is a file, so no folder can be made in it; give a folder path"
+            )
+        try:  # the only reliable test of writability (root, read-only mounts, /proc)
+            os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".bayes-gmm-probe-"))
+        except OSError as exc:
+            raise CLIError(
+                f"--out {shown}: cannot write in {ancestor} ({exc.strerror or exc}); choose a writable location"
+            ) from None
+
+    def check_only_outputs(self, path: Path | None = None) -> None:
+        """Refuse to replace a folder that holds anything a bayes-gmm run did not write."""
+        path = self.path if path is None else path
+        if not path.is_dir():
+            return
+        foreign = sorted(entry.name for entry in path.iterdir() if not _is_output(entry))
+        if foreign:
+            listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise CLIError(
+                f"--out {self.shown} holds files that bayes-gmm did not write ({listed}); a run replaces the "
+                f"whole folder, so give a new or empty folder, or one an earlier run wrote"
+            )
+
+    def write(self, write_files) -> list[Path]:
+        """Run ``write_files(folder)`` on a fresh folder, then swap it in; returns the written paths."""
+
+        def before_swap(stage: Path) -> None:
+            INTERRUPT.check()
+            INTERRUPT.deferred = True  # from here on a Ctrl-C no longer stops the (quick) swap
+            self.check_only_outputs()
+
+        try:
+            with replace_directory(self.path, before_swap=before_swap) as stage:
+                names = write_files(stage)
+        finally:
+            INTERRUPT.deferred = False
+        return [self.shown / name for name in names]
+
+
+def _is_output(entry: Path) -> bool:
+    if entry.name in OUTPUT_FILES:
+        return entry.is_file() and not entry.is_symlink()
+    suffix = OUTPUT_FOLDERS.get(entry.name)
+    return (
+        suffix is not None
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and all(f.is_file() and f.suffix == suffix for f in entry.iterdir())
+    )
+
+
+def assignments_table(table: pd.DataFrame, membership) -> pd.DataFrame:
+    columns = {
+        "component": membership["most_probable"].values,
+        "max_probability": membership["max_probability"].values,
+        "entropy": membership["entropy"].values,
+    }
+    for j, k in enumerate(membership["component"].values):
+        columns[f"p_component_{k}"] = membership["probability"].values[:, j]
+    if "probability_lower" in membership:
+        level = round(100 * membership.attrs["interval_prob"])
+        for j, k in enumerate(membership["component"].values):
+            columns[f"p_component_{k}_lower{level}"] = membership["probability_lower"].values[:, j]
+            columns[f"p_component_{k}_upper{level}"] = membership["probability_upper"].values[:, j]
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def parameters_json(em, feature_names) -> str:
+    """An EM fit's parameters as JSON text: weights, means, full covariances, and the fit's figures."""
+    document = {
+        "covariance_type": em.covariance_type,
+        "feature_names": list(feature_names),
+        "weights": em.weights.tolist(),
+        "means": em.means.tolist(),
+        "covariances": em.full_covariances().tolist(),
+        "log_likelihood": em.log_likelihood,
+        "n_samples": em.n_samples,
+        "n_iter": em.n_iter,
+        "converged": em.converged,
+        "bic": em.bic(),
+        "icl": em.icl(),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _membership_block(block, em, feature_names) -> pd.DataFrame:
+    """assignments.csv's columns for one chunk of rows (the data, then the membership probabilities)."""
+    X = np.asarray(block, dtype=np.float64)
+    proba = em.predict_proba(X) if len(X) else np.empty((0, em.n_components))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(proba > 0, proba * np.log(proba), 0.0)
+    columns = {name: X[:, j] for j, name in enumerate(feature_names)}
+    columns.update(
+        component=proba.argmax(axis=1) if len(X) else np.empty(0, dtype=np.int64),
+        max_probability=proba.max(axis=1, initial=0.0),
+        entropy=np.maximum(-terms.sum(axis=1), 0.0),
+    )
+    columns.update({f"p_component_{k}": proba[:, k] for k in range(em.n_components)})
+    return pd.DataFrame(columns)
+
+
+def write_assignments_parquet(path: Path, array, feature_names, em) -> None:
+    """assignments.csv's table for Dask data, as parquet files in the folder `path`, one per chunk."""
+    import dask
+    import dask.dataframe as dd
+
+    parts = [dask.delayed(_membership_block)(b, em, feature_names) for b in array.to_delayed().ravel()]
+    meta = _membership_block(np.empty((0, len(feature_names))), em, feature_names)
+    dd.from_delayed(parts, meta=meta).to_parquet(path, write_index=False, write_metadata_file=False)
