@@ -150,9 +150,11 @@ def test_weighted_fit_refuses_log_likelihood_and_bad_weights():
     X = _mixture(200, seed=5)
     with pytest.raises(ValueError, match="log_likelihood"):
         fit_gmm(X, 2, sample_weight=np.ones(200), log_likelihood=True)
-    with pytest.raises(ValueError, match=r"shape \(200,\)"):
+    with pytest.raises(
+        ValueError, match=r"sample_weight must be a 1-D array of n_samples = 200 .* got shape \(199,\)"
+    ):
         fit_gmm(X, 2, sample_weight=np.ones(199))
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match=r"got 200 negative weight\(s\), first at index 0"):
         fit_gmm(X, 2, sample_weight=-np.ones(200))
 
 

@@ -356,3 +356,52 @@ def check_nonnegative_float(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
     return float(value)
+
+
+def check_sample_weight(sample_weight, n_samples: int, n_components: int = 1) -> np.ndarray | None:
+    """`sample_weight` as a C-contiguous float64 array of `n_samples` finite weights >= 0, or None.
+
+    Raises a TypeError or ValueError that names sample_weight, says what was expected, what was given and
+    how to fix it; at least `n_components` weights must be positive.
+    """
+    if sample_weight is None:
+        return None
+    expected = f"a 1-D array of n_samples = {n_samples} finite, non-negative weights (one per row of X)"
+    if hasattr(sample_weight, "to_numpy"):  # pandas Series
+        sample_weight = sample_weight.to_numpy()
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"sample_weight must be {expected}; got values that cannot be converted to float ({exc}). "
+            f"Pass numbers, e.g. np.ones(len(X))."
+        ) from None
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must be {expected}; got shape {weights.shape}. Pass one weight per row of X, "
+            f"e.g. np.ones({n_samples})"
+            + (" (flatten a column with .ravel())." if weights.ndim == 2 else ".")
+        )
+    finite = np.isfinite(weights)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"sample_weight must be {expected}; got {int((~finite).sum())} NaN or infinite weight(s), first at "
+            f"index {first} ({weights[first]}). Replace them with finite weights, or use 0 to leave a row out."
+        )
+    negative = weights < 0
+    if negative.any():
+        first = int(np.flatnonzero(negative)[0])
+        raise ValueError(
+            f"sample_weight must be {expected}; got {int(negative.sum())} negative weight(s), first at index "
+            f"{first} ({weights[first]:g}). A weight counts how many points a row stands for: use 0 to leave "
+            f"a row out."
+        )
+    n_positive = int(np.count_nonzero(weights))
+    if n_positive < n_components:
+        raise ValueError(
+            f"sample_weight must give at least n_components = {n_components} rows a positive weight (one per "
+            f"mixture component); got {n_positive} positive weight(s). Give more rows a weight > 0 or use "
+            f"fewer components."
+        )
+    return np.ascontiguousarray(weights)

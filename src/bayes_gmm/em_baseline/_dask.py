@@ -24,15 +24,11 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype
+from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype, check_sample_weight
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
-from bayes_gmm.em_baseline._fit import (
-    _check_initial_params,
-    check_sample_weight,
-    fit_em,
-    weighted_sum,
-)
+from bayes_gmm.em_baseline._checks import check_initial_params
+from bayes_gmm.em_baseline._fit import fit_em, weighted_sum
 from bayes_gmm.em_baseline._mstep import parameters_from_statistics
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
@@ -80,7 +76,7 @@ def fit_em_dask(
         )
     start = None
     if initial_params is not None:
-        start = _check_initial_params(initial_params, covariance_type, n_components, n_features)
+        start = check_initial_params(initial_params, covariance_type, n_components, n_features)
     weight_array = _as_weight_array(sample_weight, X, n_samples, n_components)
     if isinstance(random_seed, np.random.Generator):
         sample_rng = random_seed.spawn(1)[0]

@@ -5,23 +5,22 @@ from __future__ import annotations
 import dataclasses
 import sys
 import warnings
-from collections.abc import Mapping
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bayes_gmm._validation import (
-    check_choice,
     check_covariance_type,
     check_data,
     check_n_components,
-    check_nonnegative_float,
     check_positive_int,
+    check_sample_weight,
     warn_if_regularisation_dominates,
 )
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import fused_estep_statistics
-from bayes_gmm.em_baseline._init import INIT_METHODS, initial_responsibilities
+from bayes_gmm.em_baseline._checks import check_initial_params, check_initial_resp, check_options
+from bayes_gmm.em_baseline._init import initial_responsibilities
 from bayes_gmm.em_baseline._mstep import parameters_from_responsibilities, parameters_from_statistics
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
@@ -167,7 +166,7 @@ def fit_em(
     if _is_dask_collection(X):
         from bayes_gmm.em_baseline._dask import fit_em_dask
 
-        options = _check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
+        options = check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
         return fit_em_dask(
             X,
             n_components,
@@ -182,15 +181,15 @@ def fit_em(
         )
     X = check_data(X, min_samples=n_components)
     get_structure(covariance_type).check_features(X.shape[1])
-    options = _check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
+    options = check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
     init, n_init, max_iter, tol, reg_covar = options.values()
     sample_weight = check_sample_weight(sample_weight, X.shape[0], n_components)
     warn_if_regularisation_dominates(X, reg_covar)
     warm_start = initial_params is not None or initial_resp is not None
     if initial_params is not None:
-        start_params = [_check_initial_params(initial_params, covariance_type, n_components, X.shape[1])]
+        start_params = [check_initial_params(initial_params, covariance_type, n_components, X.shape[1])]
     elif initial_resp is not None:
-        resp = _check_initial_resp(initial_resp, X.shape[0], n_components)
+        resp = check_initial_resp(initial_resp, X.shape[0], n_components)
         start_params = [parameters_from_responsibilities(X, resp, reg_covar, covariance_type, sample_weight)]
     else:
         screened = init == "kmeans" and n_init > 1
@@ -258,75 +257,6 @@ def _is_dask_collection(X) -> bool:
     import dask
 
     return dask.is_dask_collection(X)
-
-
-def _check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp) -> dict:
-    """fit_em's scalar options, checked (in memory and on Dask alike)."""
-    check_choice(init, "init", INIT_METHODS)
-    options = {
-        "init": init,
-        "n_init": check_positive_int(n_init, "n_init"),
-        "max_iter": check_positive_int(max_iter, "max_iter", minimum=0),
-        "tol": check_nonnegative_float(tol, "tol"),
-        "reg_covar": check_nonnegative_float(reg_covar, "reg_covar"),
-    }
-    if initial_params is not None and initial_resp is not None:
-        raise ValueError("Pass at most one of initial_params and initial_resp; got both.")
-    if (initial_params is not None or initial_resp is not None) and options["n_init"] != 1:
-        raise ValueError(
-            f"n_init must be 1 when initial_params or initial_resp is given (every start would be the same); "
-            f"got n_init={options['n_init']}. Pass n_init=1."
-        )
-    return options
-
-
-def check_sample_weight(sample_weight, n_samples: int, n_components: int) -> np.ndarray | None:
-    """`sample_weight` as a C-contiguous float64 array of `n_samples` finite weights >= 0, or None.
-
-    Raises a TypeError or ValueError that names sample_weight, says what was expected, what was given and
-    how to fix it; at least `n_components` weights must be positive.
-    """
-    if sample_weight is None:
-        return None
-    expected = f"a 1-D array of n_samples = {n_samples} finite, non-negative weights (one per row of X)"
-    if hasattr(sample_weight, "to_numpy"):  # pandas Series
-        sample_weight = sample_weight.to_numpy()
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"sample_weight must be {expected}; got values that cannot be converted to float ({exc}). "
-            f"Pass numbers, e.g. np.ones(len(X))."
-        ) from None
-    if weights.shape != (n_samples,):
-        raise ValueError(
-            f"sample_weight must be {expected}; got shape {weights.shape}. Pass one weight per row of X, "
-            f"e.g. np.ones({n_samples})"
-            + (" (flatten a column with .ravel())." if weights.ndim == 2 else ".")
-        )
-    finite = np.isfinite(weights)
-    if not finite.all():
-        first = int(np.flatnonzero(~finite)[0])
-        raise ValueError(
-            f"sample_weight must be {expected}; got {int((~finite).sum())} NaN or infinite weight(s), first at "
-            f"index {first} ({weights[first]}). Replace them with finite weights, or use 0 to leave a row out."
-        )
-    negative = weights < 0
-    if negative.any():
-        first = int(np.flatnonzero(negative)[0])
-        raise ValueError(
-            f"sample_weight must be {expected}; got {int(negative.sum())} negative weight(s), first at index "
-            f"{first} ({weights[first]:g}). A weight counts how many points a row stands for: use 0 to leave "
-            f"a row out."
-        )
-    n_positive = int(np.count_nonzero(weights))
-    if n_positive < n_components:
-        raise ValueError(
-            f"sample_weight must give at least n_components = {n_components} rows a positive weight (one per "
-            f"mixture component); got {n_positive} positive weight(s). Give more rows a weight > 0 or use "
-            f"fewer components."
-        )
-    return np.ascontiguousarray(weights)
 
 
 def _collapsed(covariances, covariance_type, reg_covar) -> bool:
@@ -481,60 +411,3 @@ def weighted_sum(values, sample_weight) -> float:
     """``sum_i g_i v_i`` over the rows of positive weight ``g_i`` (a row of weight 0 adds 0, even if ``v_i``
     is infinite or NaN)."""
     return float(np.dot(np.where(sample_weight > 0, values, 0.0), sample_weight))
-
-
-def _check_initial_params(params, covariance_type, n_components, n_features):
-    if isinstance(params, EMResult):
-        if params.covariance_type != covariance_type:
-            raise ValueError(
-                f"initial_params was fitted with covariance_type={params.covariance_type!r} but "
-                f"covariance_type={covariance_type!r} was requested. Use the same covariance_type."
-            )
-        params = {"weights": params.weights, "means": params.means, "covariances": params.covariances}
-    if not isinstance(params, Mapping) or not {"weights", "means", "covariances"} <= set(params):
-        raise ValueError(
-            "initial_params must be an EMResult or a mapping with keys 'weights', 'means' and "
-            f"'covariances'; got {type(params).__name__}"
-            + (f" with keys {sorted(params)}" if isinstance(params, Mapping) else "")
-            + "."
-        )
-    structure = get_structure(covariance_type)
-    expected = {
-        "weights": (n_components,),
-        "means": (n_components, n_features),
-        "covariances": structure.shape(n_components, n_features),
-    }
-    arrays = {}
-    for key, shape in expected.items():
-        value = np.asarray(params[key], dtype=np.float64)
-        if value.shape != shape:
-            raise ValueError(
-                f"initial_params[{key!r}] must have shape {shape} for {n_components} components, "
-                f"{n_features} features and covariance_type={covariance_type!r}; got shape {value.shape}."
-            )
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"initial_params[{key!r}] must be finite; it contains NaN or infinity.")
-        arrays[key] = value
-    weights = arrays["weights"]
-    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0, rtol=1e-6):
-        raise ValueError(
-            f"initial_params['weights'] must be non-negative and sum to 1; got sum {weights.sum():.6g}. "
-            "Normalise them with weights / weights.sum()."
-        )
-    structure.precision_cholesky(arrays["covariances"])  # raises if not positive definite
-    return arrays["weights"], arrays["means"], arrays["covariances"]
-
-
-def _check_initial_resp(resp, n_samples, n_components):
-    resp = np.asarray(resp, dtype=np.float64)
-    if resp.shape != (n_samples, n_components):
-        raise ValueError(
-            f"initial_resp must have shape (n_samples, n_components) = {(n_samples, n_components)}; "
-            f"got {resp.shape}."
-        )
-    if not np.all(np.isfinite(resp)) or np.any(resp < 0) or np.any(resp.sum(axis=1) <= 0):
-        raise ValueError(
-            "initial_resp must be finite and non-negative with a positive sum in every row; "
-            "pass probabilities (e.g. one-hot labels)."
-        )
-    return resp / resp.sum(axis=1, keepdims=True)

@@ -18,6 +18,7 @@ from bayes_gmm._validation import (
     check_nonnegative_float,
     check_positive_float,
     check_positive_int,
+    check_sample_weight,
     checked_data,
 )
 from bayes_gmm._version import __version__
@@ -30,7 +31,7 @@ from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
 from bayes_gmm.inference._start import jittered_start_values
 from bayes_gmm.models import OBSERVED, GMMPriors, build_model
-from bayes_gmm.models._builder import SAMPLE_WEIGHT, checked_sample_weight
+from bayes_gmm.models._builder import SAMPLE_WEIGHT
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
 METHODS = ("nuts", *ADVI_METHODS)
@@ -212,7 +213,7 @@ def _checked_run_options(a: dict) -> dict:
             "minibatch_size only applies to ADVI (method='advi' or 'fullrank_advi'); NUTS needs "
             "the full data. Remove minibatch_size or choose an ADVI method."
         )
-    weights = checked_sample_weight(a["sample_weight"], a["data"].shape[0])
+    weights = check_sample_weight(a["sample_weight"], a["data"].shape[0], a["n_components"])
     if weights is not None and (a["log_likelihood"] or a["minibatch_size"] is not None):
         raise ValueError(
             "sample_weight cannot be combined with log_likelihood=True or minibatch_size: a weighted row's "

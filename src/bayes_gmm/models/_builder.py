@@ -13,6 +13,7 @@ from bayes_gmm._validation import (
     check_covariance_type,
     check_n_components,
     check_positive_int,
+    check_sample_weight,
     checked_data,
 )
 from bayes_gmm.covariance import get_structure
@@ -107,7 +108,7 @@ def build_model(
     get_structure(covariance_type).check_features(X.shape[1])
     likelihood = check_choice(likelihood, "likelihood", LIKELIHOOD_IMPLEMENTATIONS)
     n_samples, n_features = X.shape
-    weights_values = checked_sample_weight(sample_weight, n_samples)
+    weights_values = check_sample_weight(sample_weight, n_samples)
     if weights_values is not None and minibatch_size is not None:
         raise ValueError(
             "sample_weight and minibatch_size cannot be combined: a minibatch would need its rows' weights. "
@@ -181,37 +182,6 @@ def build_model(
         weighted,
     )
     return model
-
-
-def checked_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
-    """`sample_weight` as a float array of shape (n_samples,), checked; None stays None.
-
-    Raises
-    ------
-    ValueError
-        Unless the weights are one finite, non-negative number per observation with a positive sum.
-    """
-    if sample_weight is None:
-        return None
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"sample_weight must be an array of numbers, one per observation; got {type(sample_weight).__name__} "
-            f"({error}). Pass e.g. a NumPy array of shape ({n_samples},)."
-        ) from None
-    if weights.shape != (n_samples,):
-        raise ValueError(
-            f"sample_weight must have shape ({n_samples},), one weight per observation; got shape "
-            f"{weights.shape}. Pass one weight per row of X."
-        )
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not weights.sum() > 0:
-        raise ValueError(
-            "sample_weight must be finite and >= 0 with a positive sum; got values in "
-            f"[{np.nanmin(weights):g}, {np.nanmax(weights):g}] (sum {np.nansum(weights):g}). Drop rows rather "
-            "than giving them NaN or negative weights."
-        )
-    return weights
 
 
 def _weighted_defaults(priors: GMMPriors, X: np.ndarray, weights: np.ndarray | None):
