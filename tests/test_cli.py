@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from bayes_gmm import cli
+from bayes_gmm._cli_input import parse_components
 from bayes_gmm.inference import membership_probabilities
 
 # tests/data/REFERENCE.md, "Other known figures": faithful, "full" covariance, 2 components
@@ -263,7 +264,14 @@ def test_bad_option_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as excinfo:
         cli.main(["fit", "--demo", "--covariance", "banana"])
     assert excinfo.value.code == 2
-    assert "invalid choice: 'banana'" in capsys.readouterr().err
+    assert "unknown covariance type(s) ['banana']; choose from full, tied" in capsys.readouterr().err
+
+
+def test_fit_takes_one_covariance_type_and_select_k_several(capsys):
+    assert cli.main(["fit", "--demo", "--covariance", "full,EII", "--method", "em"]) == 2
+    assert "fit takes one --covariance type; got full,EII" in capsys.readouterr().err
+    assert cli.main(["select-k", "--demo", "--covariance", "full,VEV", "--components", "1-2"]) == 2
+    assert "covariance_type='VEV' has no Bayesian model" in capsys.readouterr().err
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
@@ -374,7 +382,7 @@ def test_bayesian_error_paths(tmp_path, capsys, argv, message):
     ("text", "expected"), [("3", [1, 2, 3]), ("2-4", [2, 3, 4]), ("2,5", [2, 5]), (" 1 ", [1])]
 )
 def test_components_option_forms(text, expected):
-    assert cli._parse_components(text) == expected
+    assert parse_components(text) == expected
 
 
 # --- output: all or nothing, one run per folder, umask modes, interrupts --------------------------------------
@@ -546,7 +554,8 @@ def two_blobs(n=3000, seed=5):
 
 
 def write_zarr(path: Path, X, chunk_rows=500):
-    zarr = pytest.importorskip("zarr")
+    import zarr  # installed with the test extra
+
     store = zarr.create_array(store=path, shape=X.shape, chunks=(chunk_rows, X.shape[1]), dtype="f8")
     store[:] = X
     store.attrs["feature_names"] = ["u", "v"]
@@ -575,6 +584,22 @@ def test_fit_of_a_zarr_store_runs_em_on_dask(tmp_path, capsys):
     np.testing.assert_allclose(parameters["means"], expected.means, rtol=1e-12)
     np.testing.assert_allclose(parameters["covariances"], expected.covariances, rtol=1e-12)
     assert parameters["log_likelihood"] == pytest.approx(summary_log_likelihood(summary), abs=1e-4)
+
+
+def test_bayesian_fit_of_a_zarr_store_runs_on_a_coreset(tmp_path, capsys):
+    import arviz as az
+
+    store = write_zarr(tmp_path / "data.zarr", two_blobs())
+    out = tmp_path / "out"
+    argv = ["fit", str(store), "-k", "2", "--coreset-size", "400", "--draws", "200", "--tune", "200"]
+    assert cli.main([*argv, "--chains", "2", "--quiet", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["posterior.nc", "summary.txt"]
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert "lightweight coreset of 400 weighted points standing for the 3000 rows" in summary
+    fit = az.from_netcdf(out / "posterior.nc")
+    assert fit.attrs["coreset_size"] == 400 and fit.attrs["n_source"] == 3000
+    means = np.sort(fit.posterior["means"].mean(("chain", "draw")).to_numpy(), axis=0)
+    np.testing.assert_allclose(means, [[0.0, -4.0], [6.0, 0.0]], atol=0.25)  # the two simulated centres
 
 
 def test_fit_of_a_parquet_folder_writes_assignments_as_parquet(tmp_path, capsys):
@@ -615,12 +640,13 @@ def test_fit_of_a_parquet_folder_writes_assignments_as_parquet(tmp_path, capsys)
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "nuts"], r"--method nuts needs the data in memory; .* fitted with --method em"),
+        (["--method", "nuts", "--assignments"], r"--assignments is for --method em on zarr/parquet input"),
+        (["--method", "nuts", "--coreset-size", "0"], r"--coreset-size must be an integer >= 1; got 0"),
         (["--method", "em", "--columns", "u,w"], r"column\(s\) \['w'\] not in the zarr array"),
         (["--method", "em", "-k", "5000"], r"3000 rows is too few for 5000 components"),
         (["--method", "em", "--init-sample-size", "0"], r"--init-sample-size must be an integer >= 1"),
     ],
-    ids=["bayesian", "missing-column", "too-many-k", "sample-size"],
+    ids=["coreset-assignments", "coreset-size", "missing-column", "too-many-k", "sample-size"],
 )
 def test_zarr_input_errors(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setattr(cli, "fit_em", lambda *a, **k: pytest.fail("fitted before the input was rejected"))

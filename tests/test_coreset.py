@@ -116,6 +116,31 @@ def test_dask_input_is_read_chunk_by_chunk_in_two_passes_and_is_reproducible():
     np.testing.assert_array_equal(from_numpy.weights, from_dask.weights)
 
 
+def test_dask_dataframe_and_unknown_chunks_are_read_as_dask_not_loaded_whole(monkeypatch):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    data = _mixture(6000, seed=21)
+    expected = lightweight_coreset(da.from_array(data, chunks=(2000, 2)), 500, random_seed=3)
+    frame = dd.from_pandas(pd.DataFrame(data, columns=["a", "b"]), npartitions=3)
+    unknown = da.from_array(data, chunks=(2000, 2))
+    unknown = unknown[unknown[:, 0] > -1e9]  # boolean indexing: row counts unknown until computed
+    monkeypatch.setattr(np, "asarray", _refuse_dask(np.asarray))  # nothing may load the data whole
+    for source in (frame, unknown):
+        got = lightweight_coreset(source, 500, random_seed=3)
+        np.testing.assert_array_equal(got.points, expected.points)
+        np.testing.assert_allclose(got.weights, expected.weights, rtol=1e-12)  # sums in another order
+
+
+def _refuse_dask(asarray):
+    def guarded(value, *args, **kwargs):
+        if type(value).__module__.startswith("dask"):
+            raise AssertionError(f"a whole {type(value).__name__} was loaded into memory")
+        return asarray(value, *args, **kwargs)
+
+    return guarded
+
+
 def test_coreset_rejects_bad_arguments():
     with pytest.raises(ValueError, match="size"):
         lightweight_coreset(TINY, 0)

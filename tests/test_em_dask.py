@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import warnings
 
+import dask.array as da  # the test extra installs Dask: a missing one fails here, not skips
+import dask.dataframe as dd
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
-da = pytest.importorskip("dask.array")
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-zarr = pytest.importorskip("zarr")
-
-from bayes_gmm.em_baseline import _dask, fit_em  # noqa: E402
-from bayes_gmm.exceptions import ConvergenceWarning  # noqa: E402
-from bayes_gmm.sources import open_dask  # noqa: E402
+from bayes_gmm.em_baseline import _dask, fit_em
+from bayes_gmm.exceptions import ConvergenceWarning
+from bayes_gmm.sources import open_dask
 
 TYPES = ["full", "tied", "diag", "spherical", "VEV"]
 RTOL = 1e-10
@@ -255,6 +254,19 @@ def test_parquet_folder_keeps_column_names(blobs, tmp_path):
     data = open_dask(folder)
     assert data.feature_names == ("a", "b") and data.shape == blobs.shape
     assert_same_fit(fit_em(data.array, 3, random_seed=0, n_init=2), fit_em(blobs, 3, random_seed=0, n_init=2))
+
+
+def test_parquet_leaves_flags_out_and_reports_missing_values(blobs, tmp_path):
+    folder = tmp_path / "flags"
+    folder.mkdir()
+    frame = pd.DataFrame({"a": blobs[:, 0], "b": blobs[:, 1], "flag": blobs[:, 0] > 0})
+    frame["count"] = pd.array(np.arange(len(blobs)), dtype="Int64")
+    frame.loc[7, "count"] = pd.NA
+    frame.to_parquet(folder / "part-0.parquet")
+    data = open_dask(folder)
+    assert data.feature_names == ("a", "b", "count")  # booleans only when named, as for a CSV
+    with pytest.raises(ValueError, match=r"NaN or infinity in 1 row\(s\), first at row 7, column 2"):
+        fit_em(data.array, 2, random_seed=0)
 
 
 def test_bad_dask_data_is_refused(blobs, monkeypatch):

@@ -100,5 +100,18 @@ def test_model_search_plot_and_report_name_mclusts_choice(searched):
     assert ax.get_title() == f"best by BIC: {top['model']}, K = {top['G']}"
     report = format_model_search(search)
     assert f"best by BIC: {top['model']},{top['G']} (" in report
-    assert len(report.splitlines()) == len(ref["models"]) + 6  # heading, 2 header rows, models, blank, 2 picks
+    assert (
+        len(report.splitlines()) == len(ref["models"]) + 6
+    )  # heading, 2 header rows, models, blank, 2 picks
     matplotlib.pyplot.close("all")
+
+
+def test_search_on_large_weighted_data_counts_each_weight_as_copies():
+    """Above 2,000 rows the restarts run on a subset (and its weights); weights of 2 double the likelihood."""
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(0.0, 1.0, (1300, 2)), rng.normal(5.0, 1.0, (1300, 2))])
+    plain = search_models(X, [2], ["VVV", "EII"], random_seed=0)
+    doubled = search_models(X, [2], ["VVV", "EII"], random_seed=0, sample_weight=np.full(len(X), 2.0))
+    np.testing.assert_allclose(doubled.table["log_likelihood"], 2 * plain.table["log_likelihood"], rtol=1e-8)
+    with pytest.raises(ValueError, match=r"sample_weight must be a 1-D array of n_samples = 2600"):
+        search_models(X, [2], ["VVV"], sample_weight=np.ones(10))

@@ -114,6 +114,7 @@ def test_one_se_rule_skips_unconverged_fits():
             "elpd_loo": [-1294.0, -1142.0, -1137.0, -1133.0],
             "dse_loo": [15.0, 4.7, 2.0, 0.0],
             "converged": [True, True, True, False],
+            "n_parameters": [5, 11, 17, 23],
         },
         index=pd.Index([1, 2, 3, 4], name="n_components"),
     )
@@ -124,6 +125,24 @@ def test_one_se_rule_skips_unconverged_fits():
     table["converged"] = True
     table["dse_loo"] = [20.0, 8.0, 4.0, 0.0]  # now k=4 counts and k=3 is within one SE of it
     assert _pick_within_one_se(table, "loo") == 3
+
+
+def test_one_se_rule_across_covariance_models_picks_the_fewest_parameters():
+    index = pd.MultiIndex.from_tuples(
+        [("VVV", 2), ("VVV", 3), ("EEE", 2), ("EEE", 3)], names=["covariance_type", "n_components"]
+    )
+    table = pd.DataFrame(
+        {
+            "elpd_loo": [-1140.0, -1130.0, -1150.0, -1131.0],
+            "dse_loo": [6.0, 0.0, 9.0, 2.0],
+            "converged": True,
+            "n_parameters": [11, 17, 9, 14],
+        },
+        index=index,
+    )
+    assert _pick_within_one_se(table, "loo") == ("EEE", 3)  # within one SE of VVV,3 with fewer parameters
+    table.loc[("EEE", 3), "dse_loo"] = 0.5
+    assert _pick_within_one_se(table, "loo") == ("VVV", 3)
 
 
 def test_data_too_small_for_the_largest_k_is_refused_before_any_fit(monkeypatch):
@@ -137,3 +156,30 @@ def test_data_too_small_for_the_largest_k_is_refused_before_any_fit(monkeypatch)
     X = np.random.default_rng(0).normal(size=(20, 2))
     with pytest.raises(ValueError, match=r"too few for 8 component\(s\) with covariance_type='full'"):
         select_k(X, [1, 8], covariance_type="full")
+
+
+def test_covariance_types_side_by_side(selection):
+    """Several covariance types in one table: on round clusters of one size EII (fewest parameters) wins."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bayes_gmm import plots
+    from bayes_gmm._report import format_k_selection
+
+    X, _, _ = selection
+    result = select_k(
+        X, [2, 3], covariance_type=["full", "EII"], draws=150, tune=150, chains=2, random_seed=2
+    )
+    assert list(result.table.index) == [("full", 2), ("full", 3), ("EII", 2), ("EII", 3)]
+    assert set(result.fits) == set(result.table.index) == set(result.em_fits)
+    assert result.picks["bic"] == ("EII", 3)
+    assert result.picks["loo"][1] == TRUE_K
+    for key, em in result.em_fits.items():
+        assert em.covariance_type == key[0] and em.n_components == key[1]
+        np.testing.assert_allclose(result.table.loc[key, "em_bic"], em.bic())
+    axes = plots.plot_k_selection(result)
+    gids = {line.get_gid() for ax in axes for line in ax.get_lines()}
+    assert {"k-selection:bic:full", "k-selection:bic:EII", "k-selection:pick:bic"} <= gids
+    assert "picks EII, k = 3" in axes[1].get_title()
+    assert "BIC EII,k=3" in format_k_selection(result)
+    matplotlib.pyplot.close("all")

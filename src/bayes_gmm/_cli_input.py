@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import pandas as pd
 
 from bayes_gmm import datasets
 from bayes_gmm._cli_output import CLIError
+from bayes_gmm.covariance import COVARIANCE_TYPES
+from bayes_gmm.inference._backends import NUTS_BACKENDS
 from bayes_gmm.sources import DaskData, open_dask, source_kind
 
 
@@ -69,11 +72,13 @@ def open_large(args) -> DaskData:
     """The zarr store or parquet folder named on the command line, opened through Dask (not read yet)."""
     if args.demo:
         raise CLIError("give either a data path or --demo, not both")
-    if args.method != "em":
+    if args.method != "em" and args.assignments:
         raise CLIError(
-            f"--method {args.method} needs the data in memory; a zarr store or parquet folder is fitted with "
-            f"--method em (EM on Dask, out of core)"
+            f"--assignments is for --method em on zarr/parquet input; a --method {args.method} fit of such data "
+            f"is of a coreset, whose posterior.nc holds the parameters"
         )
+    if args.coreset_size < 1:
+        raise CLIError(f"--coreset-size must be an integer >= 1; got {args.coreset_size}")
     if args.init_sample_size < 1:
         raise CLIError(f"--init-sample-size must be an integer >= 1; got {args.init_sample_size}")
     columns = None
@@ -93,3 +98,80 @@ def open_large(args) -> DaskData:
     if data.shape[0] < args.components:
         raise CLIError(f"{data.shape[0]} rows is too few for {args.components} components")
     return data
+
+
+#: Integer options: their smallest allowed value and a value to suggest.
+INT_OPTIONS = {"draws": (1, 1000), "tune": (0, 1000), "chains": (1, 4), "n_init": (1, 10), "seed": (0, 0)}
+
+
+def check_options(args) -> None:
+    """Name the option in every complaint about an integer option (before anything runs)."""
+    for name, (minimum, example) in INT_OPTIONS.items():
+        value = getattr(args, name)
+        if value < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise CLIError(f"{flag} must be an integer >= {minimum}; got {value}. Use e.g. {flag} {example}")
+    if isinstance(args.components, int) and args.components < 1:
+        raise CLIError(f"--components (-k) must be an integer >= 1; got {args.components}. Use e.g. -k 2")
+
+
+def bayesian_options(args) -> dict:
+    """The fit_gmm options that `fit` and `select-k` share."""
+    return {
+        "method": args.method,
+        "backend": args.backend,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "progressbar": not args.quiet,
+    }
+
+
+def parse_components(text: str) -> list[int]:
+    try:
+        if text.strip().isdigit():  # "5" means k = 1..5, as select_k(X, 5)
+            return list(range(1, int(text) + 1))
+        if "-" in text and "," not in text:
+            first, last = (int(v) for v in text.split("-"))
+            return list(range(first, last + 1))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"--components must be a list like 1,2,3 or a range like 1-5; got {text!r}") from None
+
+
+def covariance_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in COVARIANCE_TYPES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown covariance type(s) {unknown or [text]}; choose from {', '.join(COVARIANCE_TYPES)}"
+        )
+    return names
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "csv", nargs="?", help="CSV file with a header row; for fit also a zarr store or parquet folder"
+    )
+    parser.add_argument("--demo", action="store_true", help="use the bundled Old Faithful data")
+    parser.add_argument("--columns", help="comma-separated columns to use (default: all numeric columns)")
+    parser.add_argument(
+        "--covariance",
+        type=covariance_names,
+        default=["full"],
+        metavar="TYPE[,TYPE...]",
+        help="covariance type: full, tied, diag, spherical or mclust's EII ... VVV (E, V for one feature); "
+        "select-k compares several, e.g. full,EEE,EII",
+    )
+    parser.add_argument("--backend", choices=("auto", *NUTS_BACKENDS), default="auto", help="NUTS back end")
+    parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
+    parser.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain (default 1000)")
+    parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
+    parser.add_argument("--n-init", type=int, default=10, help="EM restarts (default 10)")
+    parser.add_argument(
+        "--init", choices=("kmeans", "kmeans++", "random"), default="kmeans", help="EM initialisation"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", help="directory to write results into")
+    parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")

@@ -134,10 +134,14 @@ def format_k_selection(selection) -> str:
         "loo_weight",
     ]
     columns += ["em_log_likelihood", "em_bic", "em_aic", "em_icl", "rhat_max", "converged"]
-    picks = ", ".join(f"{name.upper()} k={k}" for name, k in selection.picks.items())
+    picks = ", ".join(
+        f"{name.upper()} " + (f"{pick[0]},k={pick[1]}" if isinstance(pick, tuple) else f"k={pick}")
+        for name, pick in selection.picks.items()
+    )
+    what = "covariance type and " if "covariance_type" in selection.table.index.names else ""
     return "\n".join(
         [
-            "Choosing the number of components (elpd: higher is better; EM BIC/AIC/ICL: lower is better)",
+            f"Choosing the {what}number of components (elpd: higher is better; EM BIC/AIC/ICL: lower is better)",
             _indent(selection.table[columns].to_string(float_format=_fmt)),
             "",
             f"  picks: {picks}",
@@ -158,6 +162,9 @@ def format_model_search(search, n_best: int = 3) -> str:
     """The table of :func:`bayes_gmm.em_baseline.search_models`: BIC per covariance model (rows) and K
     (columns), as mclust prints it, and the best few (model, K) by BIC and by ICL."""
     bic = search.table["bic"].unstack("n_components")
+    bic = bic.reindex(
+        list(dict.fromkeys(search.table.index.get_level_values("covariance_type")))
+    )  # search order
     lines = [
         "Covariance models by EM: BIC (lower is better; mclust reports the negative), one row per model",
         _indent(bic.to_string(float_format=_fmt, na_rep="failed")),

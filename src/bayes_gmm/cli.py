@@ -27,7 +27,15 @@ import pandas as pd
 # command-line user can do nothing about it, so the command does not repeat it on every run.
 warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
 
-from bayes_gmm._cli_input import open_large, read_table, select_columns
+from bayes_gmm._cli_input import (
+    add_data_options,
+    bayesian_options,
+    check_options,
+    open_large,
+    parse_components,
+    read_table,
+    select_columns,
+)
 from bayes_gmm._cli_output import (
     EXIT_INTERRUPTED,
     INTERRUPT,
@@ -46,18 +54,18 @@ from bayes_gmm._report import (
     format_k_selection,
 )
 from bayes_gmm._validation import check_data, check_fit_data, check_n_components
-from bayes_gmm.covariance import COVARIANCE_TYPES
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import (
     METHODS,
-    NUTS_BACKENDS,
     compare_with_em,
+    fit_coreset_gmm,
     fit_gmm,
     membership_probabilities,
     select_k,
 )
 from bayes_gmm.inference._arviz import has_group, loo, parameter_summary, set_group, to_netcdf
+from bayes_gmm.inference._coreset import DEFAULT_CORESET_SIZE
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 from bayes_gmm.sources import source_kind
 
@@ -65,21 +73,6 @@ __all__ = ["EXIT_INTERRUPTED", "TRACEBACK_ENV", "CLIError", "build_parser", "mai
 
 #: Set BAYES_GMM_TRACEBACK=1 to see the traceback behind an unexpected error.
 TRACEBACK_ENV = "BAYES_GMM_TRACEBACK"
-
-
-#: Integer options: their smallest allowed value and a value to suggest.
-_INT_OPTIONS = {"draws": (1, 1000), "tune": (0, 1000), "chains": (1, 4), "n_init": (1, 10), "seed": (0, 0)}
-
-
-def _check_options(args) -> None:
-    """Name the option in every complaint about an integer option (before anything runs)."""
-    for name, (minimum, example) in _INT_OPTIONS.items():
-        value = getattr(args, name)
-        if value < minimum:
-            flag = "--" + name.replace("_", "-")
-            raise CLIError(f"{flag} must be an integer >= {minimum}; got {value}. Use e.g. {flag} {example}")
-    if isinstance(args.components, int) and args.components < 1:
-        raise CLIError(f"--components (-k) must be an integer >= 1; got {args.components}. Use e.g. -k 2")
 
 
 def _check_bayesian_data(table: pd.DataFrame, n_components: int, covariance_type: str) -> None:
@@ -104,7 +97,13 @@ def _check_complete(fit, args) -> None:
 
 
 def _cmd_fit(args) -> int:
-    _check_options(args)
+    check_options(args)
+    if len(args.covariance) > 1:
+        raise CLIError(
+            f"fit takes one --covariance type; got {','.join(args.covariance)}. Compare several with "
+            f"select-k --covariance {','.join(args.covariance)}"
+        )
+    args.covariance = args.covariance[0]
     if args.csv is not None and source_kind(args.csv) is not None:
         return _cmd_fit_large(args)
     table = select_columns(read_table(args), args.columns)
@@ -135,7 +134,7 @@ def _cmd_fit(args) -> int:
             covariance_type=args.covariance,
             em=em,
             random_seed=args.seed,
-            **_bayesian_options(args),
+            **bayesian_options(args),
         )
         _check_complete(fit, args)
         membership = membership_probabilities(fit)
@@ -173,10 +172,16 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_fit_large(args) -> int:
-    """`fit` of a zarr store or parquet folder: EM on Dask, chunk by chunk, never loading the data whole."""
+    """`fit` of a zarr store or parquet folder, never loading the data whole: EM on Dask, or NUTS/ADVI on a
+    weighted coreset drawn in two passes."""
     data = open_large(args)
     out = OutputFolder(args.out) if args.out else None
     say = _reporter(args.quiet)
+    source = (
+        f"Read through Dask from the {data.kind} data {args.csv} ({data.shape[0]} rows); no plots are drawn."
+    )
+    if args.method != "em":
+        return _fit_coreset(args, data, out, say, source)
     em = fit_em(
         data.array,
         args.components,
@@ -188,7 +193,7 @@ def _cmd_fit_large(args) -> int:
         progress=say,
     )
     notes = [
-        f"Read through Dask from the {data.kind} data {args.csv} ({em.n_samples} rows); no plots are drawn.",
+        source,
         "assignments.parquet: one row per sample (parquet files, written through Dask)."
         if args.assignments
         else "Per-sample assignments were not written (one row per sample); --assignments writes them as "
@@ -212,15 +217,51 @@ def _cmd_fit_large(args) -> int:
     return 0
 
 
+def _fit_coreset(args, data, out, say, source: str) -> int:
+    say(
+        f"coreset of {args.coreset_size} points: two passes over the data, then a weighted {args.method} fit ..."
+    )
+    fit = fit_coreset_gmm(
+        data.array,
+        args.components,
+        coreset_size=args.coreset_size,
+        covariance_type=args.covariance,
+        random_seed=args.seed,
+        **bayesian_options(args),
+    )
+    _check_complete(fit, args)
+    note = (
+        f"{source}\nThe fit is of a lightweight coreset of {fit.attrs['coreset_size']} weighted points standing "
+        f"for the {fit.attrs['n_source']} rows (bayes_gmm.inference.fit_coreset_gmm); the assignment line above "
+        "counts coreset points. No WAIC/LOO (use bayes_gmm.inference.loo_subsampled)."
+    )
+    membership = membership_probabilities(fit)
+    parameters = parameter_summary(fit, ["weights", "means"])
+    summary = format_bayes_summary(fit, parameters, membership) + "\n\n" + note
+    INTERRUPT.check()
+    print(summary)
+    if out is not None:
+
+        def write_files(folder: Path) -> list[str]:
+            write_text_atomic(folder / "summary.txt", summary + "\n")
+            with atomic_path(folder / "posterior.nc") as tmp:
+                to_netcdf(fit, tmp)
+            return ["summary.txt", "posterior.nc"]
+
+        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
+    return 0
+
+
 def _cmd_select_k(args) -> int:
-    _check_options(args)
+    check_options(args)
     table = select_columns(read_table(args), args.columns)
-    ks = _parse_components(args.components)
+    ks = parse_components(args.components)
     if ks and len(table) < max(ks):
         raise CLIError(f"{len(table)} rows is too few for {max(ks)} components")
     check_data(table)
     if ks and min(ks) >= 1:
-        _check_bayesian_data(table, max(ks), args.covariance)  # the largest k needs the most data
+        for name in args.covariance:  # the largest k needs the most data
+            _check_bayesian_data(table, max(ks), name)
     out = OutputFolder(args.out) if args.out else None
     say = _reporter(args.quiet)
     selection = select_k(
@@ -231,7 +272,7 @@ def _cmd_select_k(args) -> int:
         em_init=args.init,
         random_seed=args.seed,
         progress=say,
-        **_bayesian_options(args),
+        **bayesian_options(args),
     )
     for fit in selection.fits.values():
         _check_complete(fit, args)
@@ -252,30 +293,6 @@ def _cmd_select_k(args) -> int:
 
         print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
     return 0
-
-
-def _bayesian_options(args) -> dict:
-    """The fit_gmm options that `fit` and `select-k` share."""
-    return {
-        "method": args.method,
-        "backend": args.backend,
-        "draws": args.draws,
-        "tune": args.tune,
-        "chains": args.chains,
-        "progressbar": not args.quiet,
-    }
-
-
-def _parse_components(text: str) -> list[int]:
-    try:
-        if text.strip().isdigit():  # "5" means k = 1..5, as select_k(X, 5)
-            return list(range(1, int(text) + 1))
-        if "-" in text and "," not in text:
-            first, last = (int(v) for v in text.split("-"))
-            return list(range(first, last + 1))
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise CLIError(f"--components must be a list like 1,2,3 or a range like 1-5; got {text!r}") from None
 
 
 def _loo_or_none(idata):
@@ -319,27 +336,6 @@ def _reporter(quiet: bool):
     return say
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "csv", nargs="?", help="CSV file with a header row; for fit also a zarr store or parquet folder"
-    )
-    parser.add_argument("--demo", action="store_true", help="use the bundled Old Faithful data")
-    parser.add_argument("--columns", help="comma-separated columns to use (default: all numeric columns)")
-    parser.add_argument("--covariance", choices=COVARIANCE_TYPES, default="full", help="covariance type")
-    parser.add_argument("--backend", choices=("auto", *NUTS_BACKENDS), default="auto", help="NUTS back end")
-    parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
-    parser.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain (default 1000)")
-    parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
-    parser.add_argument("--n-init", type=int, default=10, help="EM restarts (default 10)")
-    parser.add_argument(
-        "--init", choices=("kmeans", "kmeans++", "random"), default="kmeans", help="EM initialisation"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--out", help="directory to write results into")
-    parser.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-gmm", description="Gaussian mixture models, the Bayesian way."
@@ -354,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         "is fitted by EM on Dask without loading it whole (summary.txt, parameters.json, and with "
         "--assignments assignments.parquet).",
     )
-    _add_data_options(fit)
+    add_data_options(fit)
     fit.add_argument("--components", "-k", type=int, default=2, help="number of components (default 2)")
     fit.add_argument(
         "--method", choices=(*METHODS, "em"), default="nuts", help="nuts (default), advi, fullrank_advi or em"
@@ -364,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=100_000,
         help="zarr/parquet input: rows of the random sample the EM starts are made on (default 100000)",
+    )
+    fit.add_argument(
+        "--coreset-size",
+        type=int,
+        default=DEFAULT_CORESET_SIZE,
+        help=f"zarr/parquet input, --method nuts or advi: points of the weighted coreset (default {DEFAULT_CORESET_SIZE})",
     )
     fit.add_argument(
         "--assignments",
@@ -377,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit each k and compare. With --out DIR writes selection.txt, selection.csv and "
         "k_selection.png.",
     )
-    _add_data_options(select)
+    add_data_options(select)
     select.add_argument(
         "--components",
         "-k",

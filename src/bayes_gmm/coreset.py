@@ -234,12 +234,19 @@ class _RowBlocks:
         return np.asarray(taken.compute() if self.is_dask else taken, dtype=np.float64)
 
 
-def _is_dask_array(X) -> bool:
-    return type(X).__module__.startswith("dask.") and hasattr(X, "to_delayed") and hasattr(X, "chunks")
+def _is_dask_collection(X) -> bool:
+    try:
+        import dask
+    except ImportError:
+        return False
+    return dask.is_dask_collection(X)
 
 
 def _row_blocks(X) -> _RowBlocks:
-    if _is_dask_array(X):
+    if _is_dask_collection(X):
+        from bayes_gmm.em_baseline._dask import as_dask_array
+
+        X = as_dask_array(X)[0]  # Dask DataFrames and Dask-backed xarray too, never loaded whole
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features); got a Dask array of shape {X.shape}.")
         if any(np.isnan(c) for c in X.chunks[0]):

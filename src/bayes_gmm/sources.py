@@ -149,9 +149,15 @@ def _open_parquet(path: Path, columns):
             raise TypeError(f"column(s) {non_numeric} of {path} are not numeric; choose numeric columns")
         frame = frame[columns]
     else:
-        numeric = [c for c, t in frame.dtypes.items() if _is_numeric_dtype(t)]
+        # Numbers only, as for a CSV: boolean flags are left out unless named.
+        numeric = [c for c, t in frame.dtypes.items() if _is_numeric_dtype(t) and not _is_boolean(t)]
         if not numeric:
             raise ValueError(f"{path} has no numeric columns; choose columns by name")
         frame = frame[numeric]
-    # Row counts per partition come from one pass over the data (Dask needs them to slice rows).
-    return frame.to_dask_array(lengths=True), [str(c) for c in frame.columns]
+    # float64, so that a missing value of a nullable column (pd.NA) becomes NaN, which the first pass
+    # reports by row and column. Row counts per partition come from one pass (Dask needs them to slice).
+    return frame.astype("float64").to_dask_array(lengths=True), [str(c) for c in frame.columns]
+
+
+def _is_boolean(dtype) -> bool:
+    return str(dtype).lower() in ("bool", "boolean")

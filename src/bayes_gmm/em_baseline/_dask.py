@@ -67,7 +67,7 @@ def fit_em_dask(
 ) -> EMResult:
     """:func:`bayes_gmm.em_baseline.fit_em` for a Dask array or DataFrame (options already checked)."""
     say = progress if progress is not None else (lambda message: None)
-    X, n_samples, n_features = _as_dask_array(X, n_components)
+    X, n_samples, n_features = as_dask_array(X, n_components)
     get_structure(covariance_type).check_features(n_features)
     if initial_resp is not None:
         raise ValueError(
@@ -135,7 +135,7 @@ def fit_em_dask(
 # -- the data --------------------------------------------------------------------------------------------
 
 
-def _as_dask_array(X, n_components):
+def as_dask_array(X, n_components: int = 1):
     """A 2-D Dask array with known row chunks and all columns in one chunk, and its shape."""
     if isinstance(getattr(X, "data", None), da.Array):  # an xarray.DataArray backed by Dask
         X = X.data
@@ -189,6 +189,8 @@ def _as_weight_array(sample_weight, X, n_samples, n_components):
     if not isinstance(sample_weight, da.Array):
         weights = check_sample_weight(sample_weight, n_samples, n_components)
         return da.from_array(weights, chunks=(X.chunks[0],))
+    if sample_weight.ndim == 1 and any(np.isnan(c) for c in sample_weight.chunks[0]):
+        sample_weight = sample_weight.compute_chunk_sizes()  # e.g. after boolean indexing
     if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight must be a 1-D array of n_samples = {n_samples} finite, non-negative weights (one "

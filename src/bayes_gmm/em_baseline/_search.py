@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_gmm._validation import check_data, check_positive_int
+from bayes_gmm._validation import check_data, check_positive_int, check_sample_weight
 from bayes_gmm.covariance import COVARIANCE_TYPES, get_structure
 from bayes_gmm.covariance._structures import MCLUST_NAMES, MCLUST_NAMES_1D
 from bayes_gmm.em_baseline._fit import _rank, fit_em
@@ -83,7 +83,7 @@ def search_models(
     random_seed : int, optional
         Each (model, K) gets its own stream derived from this seed.
     **em_options
-        Further arguments of :func:`fit_em` (``max_iter``, ``tol``, ``reg_covar``).
+        Further arguments of :func:`fit_em` (``max_iter``, ``tol``, ``reg_covar``, ``sample_weight``).
 
     Returns
     -------
@@ -110,16 +110,17 @@ def search_models(
             "or call fit_em for one model."
         )
     n_init = check_positive_int(n_init, "n_init")
+    weights = check_sample_weight(em_options.pop("sample_weight", None), X.shape[0], max(ks))
     root = np.random.SeedSequence(random_seed)
     subset = _restart_subset(X, np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(0,))))
     rows, fits = [], {}
     for k in ks:
-        # The restarts and the exchange of partitions run on the subset of a large data set; EM on all the
-        # data then continues from each model's best.
-        data = X if subset is None or k > len(subset) // 2 else X[subset]
-        # Restarts and the exchange of partitions only choose the basin: they stop at a looser tolerance,
-        # and EM continues from each model's best to the requested one, on all the data.
+        # Restarts and the exchange of partitions only choose the basin: they run on the subset of a large
+        # data set and stop at a looser tolerance; EM continues from each model's best on all the data.
+        rows_used = slice(None) if subset is None or k > len(subset) // 2 else subset
+        data = X[rows_used]
         scouting = em_options | {"tol": max(SCOUTING_TOL, em_options.get("tol", 0.0))}
+        scouting["sample_weight"] = None if weights is None else weights[rows_used]
         found = {}
         for name in names:  # each (model, K) has its own stream of restarts
             seed = int(
@@ -138,6 +139,7 @@ def search_models(
             ]
             found[name] = _best([*tries, found[name]], em_options.get("reg_covar", 1e-6))
         continuation = {key: value for key, value in em_options.items() if key != "init"}
+        continuation["sample_weight"] = weights
         found = {
             name: fit and _quiet_fit(X, k, name, initial_params=_parameters(fit), n_init=1, **continuation)
             for name, fit in found.items()

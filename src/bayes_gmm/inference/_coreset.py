@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_gmm._validation import check_choice, check_covariance_type, check_n_components, check_positive_int
-from bayes_gmm.coreset import _is_dask_array, lightweight_coreset
+from bayes_gmm.coreset import _is_dask_collection, lightweight_coreset
 from bayes_gmm.inference._fit import METHODS, fit_gmm
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
@@ -94,14 +94,18 @@ def fit_coreset_gmm(
     n_components = check_n_components(n_components)
     coreset_size = check_positive_int(coreset_size, "coreset_size")
     _check_fit_options(fit_options)
-    n_rows = X.shape[0] if _is_dask_array(X) or hasattr(X, "shape") else len(X)
+    if _is_dask_collection(X):
+        from bayes_gmm.em_baseline._dask import as_dask_array
+
+        X = as_dask_array(X, n_components)[0]  # known row counts (one pass if unknown), numeric columns
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
     if not coreset_size < n_rows:
         raise ValueError(
             f"coreset_size must be smaller than the number of rows of X ({n_rows}); got {coreset_size}. "
             f"A coreset only pays off for large data: fit these rows directly with fit_gmm, or pass a "
             f"smaller coreset_size."
         )
-    coreset_seed, fit_seed = np.random.SeedSequence(random_seed).spawn(2)
+    coreset_seed, fit_seed = _seed_sequence(random_seed).spawn(2)
     coreset = lightweight_coreset(X, coreset_size, random_seed=coreset_seed)
     points = coreset.points
     if isinstance(X, pd.DataFrame):
@@ -140,3 +144,12 @@ def _check_fit_options(options: dict) -> None:
         check_choice(options["method"], "method", METHODS)
     if "covariance_type" in options:
         check_bayesian_covariance_type(check_covariance_type(options["covariance_type"]))
+
+
+def _seed_sequence(random_seed) -> np.random.SeedSequence:
+    """`random_seed` (None, an int, a SeedSequence or a Generator) as a SeedSequence."""
+    if isinstance(random_seed, np.random.Generator):
+        return np.random.SeedSequence(int(random_seed.integers(2**63)))
+    if isinstance(random_seed, np.random.SeedSequence):
+        return random_seed
+    return np.random.SeedSequence(random_seed)

@@ -20,6 +20,7 @@ from bayes_gmm.inference._arviz import compare, loo
 from bayes_gmm.inference._fit import fit_gmm
 from bayes_gmm.inference._waic import waic
 from bayes_gmm.models import OBSERVED
+from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
 #: How the predictive criteria pick k (LOO and WAIC plateau once k reaches the true value, so the smallest k
 #: within one standard error of the best is taken).
@@ -111,41 +112,39 @@ def select_k(
     KSelection
     """
     X = checked_data(X)
-    covariance_type = check_covariance_type(covariance_type)
+    types = _covariance_types(covariance_type)
     ks = _k_values(n_components, X.shape[0])
-    check_fit_data(X, max(ks), covariance_type)  # before the first fit
+    for name in types:  # before the first fit
+        check_bayesian_covariance_type(name)
+        check_fit_data(X, max(ks), name)
     em_n_init = check_positive_int(em_n_init, "em_n_init")
     if "log_likelihood" in fit_options or "em" in fit_options:
         raise ValueError(
             "select_k sets log_likelihood and em itself (WAIC/LOO need the former; the latter is fitted per "
             "k); remove them from the options."
         )
-    # One stream per k value (not per position), so k=3 gets the same fit in [2, 3] as in 1..5.
+    # One stream per k value (not per position), so k=3 gets the same fit in [2, 3] as in 1..5; the same
+    # stream for every covariance type, so they are compared from the same random starts.
     root = np.random.SeedSequence(random_seed)
-    seeds = [np.random.SeedSequence(root.entropy, spawn_key=(k,)) for k in ks]
+    keys = [(name, k) for name in types for k in ks]
     fits, em_fits, rows = {}, {}, []
     pointwise = {"waic": {}, "loo": {}}
-    for k, seed in zip(ks, seeds, strict=True):
-        em_seed, fit_seed = (int(s) for s in seed.generate_state(2))
-        if progress is not None:
-            progress(f"fitting k={k} ({covariance_type})")
-        em = fit_em(
-            X, k, covariance_type=covariance_type, init=em_init, n_init=em_n_init, random_seed=em_seed
+    for name, k in keys:
+        em_seed, fit_seed = (
+            int(s) for s in np.random.SeedSequence(root.entropy, spawn_key=(k,)).generate_state(2)
         )
+        if progress is not None:
+            progress(f"fitting k={k} ({name})")
+        em = fit_em(X, k, covariance_type=name, init=em_init, n_init=em_n_init, random_seed=em_seed)
         idata = fit_gmm(
-            X,
-            k,
-            covariance_type=covariance_type,
-            em=em,
-            log_likelihood=True,
-            random_seed=fit_seed,
-            **fit_options,
+            X, k, covariance_type=name, em=em, log_likelihood=True, random_seed=fit_seed, **fit_options
         )
         waic_result, loo_result = waic(_log_lik(idata)), loo(idata)
-        pointwise["waic"][k], pointwise["loo"][k] = waic_result.pointwise, loo_result["pointwise"]
-        fits[k], em_fits[k] = idata, em
+        pointwise["waic"][name, k], pointwise["loo"][name, k] = waic_result.pointwise, loo_result["pointwise"]
+        fits[name, k], em_fits[name, k] = idata, em
         rows.append(
             {
+                "covariance_type": name,
                 "n_components": k,
                 "elpd_waic": waic_result.elpd,
                 "se_waic": waic_result.se,
@@ -158,23 +157,48 @@ def select_k(
                 "em_bic": em.bic(),
                 "em_aic": em.aic(),
                 "em_icl": em.icl(X),
+                "n_parameters": em.n_parameters,
                 "rhat_max": float(idata.attrs.get("rhat_max", np.nan)),
             }
         )
-    table = pd.DataFrame(rows).set_index("n_components")
+    table = pd.DataFrame(rows).set_index(["covariance_type", "n_components"])
     table["converged"] = ~(table["rhat_max"] > CONVERGED_RHAT)  # NaN (one chain, ADVI) counts as converged
     for criterion in ("waic", "loo"):
         usable = table[table["converged"]] if table["converged"].any() else table
-        best = int(usable[f"elpd_{criterion}"].idxmax())
+        best = usable[f"elpd_{criterion}"].idxmax()
         table[f"dse_{criterion}"] = [
-            _difference_se(pointwise[criterion][k], pointwise[criterion][best]) for k in ks
+            _difference_se(pointwise[criterion][key], pointwise[criterion][best]) for key in keys
         ]
-    comparison = compare({f"k={k}": fits[k] for k in ks})
-    table["loo_rank"] = [int(comparison.loc[f"k={k}", "rank"]) for k in ks]
-    table["loo_weight"] = [float(comparison.loc[f"k={k}", "weight"]) for k in ks]
+    labels = {key: _label(key) for key in keys}
+    comparison = compare({labels[key]: fits[key] for key in keys})
+    table["loo_rank"] = [int(comparison.loc[labels[key], "rank"]) for key in keys]
+    table["loo_weight"] = [float(comparison.loc[labels[key], "weight"]) for key in keys]
     picks = {criterion: _pick_within_one_se(table, criterion) for criterion in ("waic", "loo")}
-    picks.update({criterion: int(table[f"em_{criterion}"].idxmin()) for criterion in ("bic", "aic", "icl")})
+    picks.update({criterion: table[f"em_{criterion}"].idxmin() for criterion in ("bic", "aic", "icl")})
+    if len(types) == 1:  # one covariance type: tables and picks by k alone, as they have always been
+        table = table.droplevel("covariance_type")
+        picks = {criterion: int(key[1]) for criterion, key in picks.items()}
+        fits, em_fits = ({k: d[types[0], k] for k in ks} for d in (fits, em_fits))
+        comparison = comparison.rename(index={labels[types[0], k]: f"k={k}" for k in ks})
     return KSelection(table=table, picks=picks, comparison=comparison, fits=fits, em_fits=em_fits)
+
+
+def _covariance_types(covariance_type) -> list[str]:
+    """One name or a sequence of names, checked; every name once."""
+    names = [covariance_type] if isinstance(covariance_type, str) else list(covariance_type)
+    if not names:
+        raise ValueError("covariance_type must name at least one covariance type; got an empty sequence.")
+    names = [check_covariance_type(name) for name in names]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"covariance_type must not name a type twice (aliases count as the same: VVV is full); got "
+            f"{covariance_type!r}."
+        )
+    return names
+
+
+def _label(key) -> str:
+    return f"{key[0]},k={key[1]}"
 
 
 def _k_values(n_components, n_samples: int) -> list[int]:
@@ -210,9 +234,11 @@ def _difference_se(pointwise: np.ndarray, best_pointwise: np.ndarray) -> float:
     return float(np.sqrt(diff.size * np.var(diff)))
 
 
-def _pick_within_one_se(table: pd.DataFrame, criterion: str) -> int:
+def _pick_within_one_se(table: pd.DataFrame, criterion: str):
+    """The simplest fit (fewest free parameters, then fewest components) within one SE of the best."""
     # An unconverged fit's elpd is not an estimate of anything: it neither wins nor sets the bar.
     usable = table[table["converged"]] if table["converged"].any() else table
     elpd, dse = usable[f"elpd_{criterion}"], usable[f"dse_{criterion}"]
-    within = usable.index[elpd >= elpd.max() - dse]
-    return int(within.min())
+    within = usable[elpd >= elpd.max() - dse]
+    order = np.lexsort((within.index.get_level_values("n_components"), within["n_parameters"].to_numpy()))
+    return within.index[order[0]]

@@ -26,6 +26,13 @@ _STYLES = {
 }
 
 
+def model_style(name: str) -> tuple[str, str, str]:
+    """Colour, marker and line style of a covariance model in every figure (scikit-learn's names too)."""
+    from bayes_gmm.covariance import get_structure
+
+    return _STYLES.get(get_structure(name).mclust_name, ("#000000", "x", "-"))
+
+
 def plot_model_search(search, *, criterion: str = "bic", ax=None):
     """Compare covariance models and numbers of components, like mclust's BIC plot.
 
@@ -55,7 +62,7 @@ def plot_model_search(search, *, criterion: str = "bic", ax=None):
     ax = new_axes(ax, figsize=(7.5, 4.8))
     for model in dict.fromkeys(table.index.get_level_values("covariance_type")):
         rows = table.xs(model, level="covariance_type")
-        color, marker, style = _STYLES.get(model, ("#000000", "x", "-"))
+        color, marker, style = model_style(model)
         ax.plot(
             rows.index.to_numpy(dtype=int),
             rows[criterion].to_numpy(dtype=float),

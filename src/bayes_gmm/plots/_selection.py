@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from bayes_gmm.plots._models import model_style
+
 _K_SERIES = {
     "loo": ("elpd_loo", "se_loo", "PSIS-LOO elpd", "#0072B2", "o"),
     "waic": ("elpd_waic", "se_waic", "WAIC elpd", "#E69F00", "s"),
@@ -23,10 +25,13 @@ def plot_k_selection(selection, *, ax=None) -> np.ndarray:
     the table has them (columns ``em_aic``, ``em_icl``). The k each criterion picked is circled on its
     curve and named in the legend.
 
+    A selection over several covariance types (``select_k(..., covariance_type=[...])``) shows them side
+    by side: PSIS-LOO elpd (left) and EM BIC (right), one line per type, the picks circled.
+
     Parameters
     ----------
     selection : object
-        With ``table``, a pandas DataFrame indexed by k (``n_components``) with columns ``elpd_waic``,
+        With ``table``, a pandas DataFrame indexed by k (``n_components``), or by ``covariance_type`` and k, with columns ``elpd_waic``,
         ``se_waic``, ``elpd_loo``, ``se_loo`` and ``em_bic``; and ``picks``, a dict from criterion
         ("waic", "loo", "bic", "aic", "icl") to the chosen k.
     ax : matplotlib.axes.Axes or pair of Axes, optional
@@ -39,6 +44,8 @@ def plot_k_selection(selection, *, ax=None) -> np.ndarray:
         The elpd axes and the EM-criteria axes (the twin when one Axes was given).
     """
     table, picks = _check_selection(selection)
+    if "covariance_type" in table.index.names:
+        return _plot_models_side_by_side(table, picks, ax)
     if ax is None:
         _, axes = plt.subplots(1, 2, figsize=(10.0, 4.2), layout="constrained", sharex=True)
     elif isinstance(ax, Axes):
@@ -136,3 +143,70 @@ def _check_selection(selection):
     if len(table) == 0:
         raise ValueError("selection.table is empty: it has no k to plot. Compare at least one k.")
     return table.sort_index(), picks
+
+
+def _plot_models_side_by_side(table, picks: dict, ax) -> np.ndarray:
+    """LOO elpd and EM BIC against k, one line per covariance type (colours as in plot_model_search)."""
+    if ax is None:
+        _, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained", sharex=True)
+    else:
+        axes = np.asarray(ax, dtype=object).ravel()
+        if axes.size != 2 or not all(isinstance(a, Axes) for a in axes):
+            raise TypeError(
+                f"ax must be None or a pair of matplotlib Axes for a selection over several covariance types; "
+                f"got {ax!r:.80}. Pass ax=None to create a figure with two panels."
+            )
+    types = list(dict.fromkeys(table.index.get_level_values("covariance_type")))
+    for offset, name in zip(np.linspace(-0.12, 0.12, len(types)), types, strict=True):
+        rows = table.xs(name, level="covariance_type")
+        ks = rows.index.to_numpy(dtype=int)
+        color, marker, style = model_style(name)
+        axes[0].errorbar(
+            ks + offset,
+            rows["elpd_loo"].to_numpy(dtype=float),
+            yerr=rows["se_loo"].to_numpy(dtype=float),
+            color=color,
+            marker=marker,
+            ls=style,
+            ms=5,
+            capsize=3,
+            lw=1.3,
+            label=name,
+        ).lines[0].set_gid(f"k-selection:loo:{name}")
+        axes[1].plot(
+            ks,
+            rows["em_bic"].to_numpy(dtype=float),
+            color=color,
+            marker=marker,
+            ls=style,
+            ms=5,
+            lw=1.3,
+            label=name,
+            gid=f"k-selection:bic:{name}",
+        )
+    for panel, (criterion, column) in enumerate((("loo", "elpd_loo"), ("bic", "em_bic"))):
+        pick = picks.get(criterion)
+        if pick is not None and pick in table.index:
+            axes[panel].plot(
+                [pick[1]],
+                [float(table.loc[pick, column])],
+                ls="",
+                marker="o",
+                ms=14,
+                mfc="none",
+                mec="black",
+                mew=1.8,
+                gid=f"k-selection:pick:{criterion}",
+                zorder=5,
+            )
+            axes[panel].set_title(
+                ("Bayesian: PSIS-LOO elpd (±1 SE)" if panel == 0 else "EM: BIC")
+                + f"; picks {pick[0]}, k = {pick[1]}"
+            )
+    axes[0].set_xticks(np.unique(table.index.get_level_values("n_components").to_numpy(dtype=int)))
+    axes[0].set_xlabel("number of components k")
+    axes[1].set_xlabel("number of components k")
+    axes[0].set_ylabel("elpd (higher is better)")
+    axes[1].set_ylabel("BIC (lower is better)")
+    axes[1].legend(fontsize="small", loc="best", title="covariance")
+    return axes
