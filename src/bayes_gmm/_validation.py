@@ -6,6 +6,7 @@ Every message names the parameter, what was expected, what was given and a fix.
 from __future__ import annotations
 
 import numbers
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -405,3 +406,12 @@ def check_sample_weight(sample_weight, n_samples: int, n_components: int = 1) ->
             f"fewer components."
         )
     return np.ascontiguousarray(weights)
+
+
+def is_dask_collection(X) -> bool:
+    """Whether `X` is a Dask collection (without importing Dask when it is not loaded)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return dask.is_dask_collection(X)

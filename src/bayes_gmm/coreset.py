@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bayes_gmm._validation import check_positive_int
+from bayes_gmm._validation import check_positive_int, is_dask_collection
 
 #: Rows per block when a NumPy array is processed (bounds the temporary memory of pass 2).
 NUMPY_BLOCK_ROWS = 1_000_000
@@ -234,16 +234,8 @@ class _RowBlocks:
         return np.asarray(taken.compute() if self.is_dask else taken, dtype=np.float64)
 
 
-def _is_dask_collection(X) -> bool:
-    try:
-        import dask
-    except ImportError:
-        return False
-    return dask.is_dask_collection(X)
-
-
 def _row_blocks(X) -> _RowBlocks:
-    if _is_dask_collection(X):
+    if is_dask_collection(X):
         from bayes_gmm.em_baseline._dask import as_dask_array
 
         X = as_dask_array(X)[0]  # Dask DataFrames and Dask-backed xarray too, never loaded whole

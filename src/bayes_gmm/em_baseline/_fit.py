@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import warnings
 
 import numpy as np
@@ -15,6 +14,7 @@ from bayes_gmm._validation import (
     check_n_components,
     check_positive_int,
     check_sample_weight,
+    is_dask_collection,
     warn_if_regularisation_dominates,
 )
 from bayes_gmm.covariance import get_structure, log_responsibilities
@@ -163,7 +163,7 @@ def fit_em(
     """
     n_components = check_n_components(n_components)
     covariance_type = check_covariance_type(covariance_type)
-    if _is_dask_collection(X):
+    if is_dask_collection(X):
         from bayes_gmm.em_baseline._dask import fit_em_dask
 
         options = check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
@@ -248,15 +248,6 @@ def fit_em(
             stacklevel=2,
         )
     return best
-
-
-def _is_dask_collection(X) -> bool:
-    """Whether `X` is a Dask collection (without importing Dask when it is not loaded)."""
-    if "dask" not in sys.modules:
-        return False
-    import dask
-
-    return dask.is_dask_collection(X)
 
 
 def _collapsed(covariances, covariance_type, reg_covar) -> bool:

@@ -7,8 +7,14 @@ import inspect
 import numpy as np
 import pandas as pd
 
-from bayes_gmm._validation import check_choice, check_covariance_type, check_n_components, check_positive_int
-from bayes_gmm.coreset import _is_dask_collection, lightweight_coreset
+from bayes_gmm._validation import (
+    check_choice,
+    check_covariance_type,
+    check_n_components,
+    check_positive_int,
+    is_dask_collection,
+)
+from bayes_gmm.coreset import lightweight_coreset
 from bayes_gmm.inference._fit import METHODS, fit_gmm
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
@@ -94,7 +100,7 @@ def fit_coreset_gmm(
     n_components = check_n_components(n_components)
     coreset_size = check_positive_int(coreset_size, "coreset_size")
     _check_fit_options(fit_options)
-    if _is_dask_collection(X):
+    if is_dask_collection(X):
         from bayes_gmm.em_baseline._dask import as_dask_array
 
         X = as_dask_array(X, n_components)[0]  # known row counts (one pass if unknown), numeric columns
