@@ -28,8 +28,7 @@ from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype, check_sample
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 from bayes_gmm.em_baseline._checks import check_initial_params
-from bayes_gmm.em_baseline._fit import fit_em, weighted_sum
-from bayes_gmm.em_baseline._mstep import parameters_from_statistics
+from bayes_gmm.em_baseline._fit import em_iterations, fit_em, weighted_sum
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
 
@@ -371,40 +370,26 @@ def _run_em_dask(
     say,
 ) -> EMResult:
     """EM over all chunks from one start (the twin of :func:`bayes_gmm.em_baseline._fit._run_em`)."""
-    n_components, n_features = means.shape
-    structure = get_structure(covariance_type)
-    prec_chol = structure.precision_cholesky(covariances)
-    history = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        last = f" (log-likelihood {history[-1]:.10g})" if history else ""
-        say(f"EM iteration {n_iter}{last} ...")
-        with np.errstate(divide="ignore"):  # an empty component has log weight -inf
-            log_weights = np.log(weights)
-        log_lik, nk, sx, sxx = _pass(
-            _chunk_statistics,
-            blocks,
-            weight_blocks,
-            np.ascontiguousarray(means),
-            structure.full_precision_cholesky(prec_chol, n_components, n_features),
-            structure.log_det_precision_cholesky(prec_chol, n_components, n_features),
-            log_weights,
-            structure.needs_full_scatter,
+
+    def statistics(*args):
+        return _pass(_chunk_statistics, blocks, weight_blocks, *args)
+
+    def report(n_iter, history):
+        say(f"EM iteration {n_iter}" + (f" (log-likelihood {history[-1]:.10g})" if history else "") + " ...")
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        weights, means, covariances, prec_chol, history, n_iter, converged = em_iterations(
+            statistics,
+            weights,
+            means,
+            covariances,
+            get_structure(covariance_type),
+            max_iter=max_iter,
+            tol=tol,
+            reg_covar=reg_covar,
+            n_total=n_total,
+            before_iteration=report,
         )
-        if not np.isfinite(log_lik):
-            raise IllConditionedCovarianceError(
-                "the log-likelihood became non-finite during EM. " + COLLAPSE_HINT
-            )
-        history.append(float(log_lik))
-        with threadpool_limits(limits=1, user_api="blas"):
-            weights, means, covariances = parameters_from_statistics(
-                nk, sx, sxx, means, reg_covar, covariance_type, previous=covariances
-            )
-            prec_chol = structure.precision_cholesky(covariances)
-        if len(history) > 1 and abs(history[-1] - history[-2]) / n_total < tol:
-            converged = True
-            break
     say("final pass: log-likelihood and ICL ...")
     final_log_lik, log_resp_max_sum = _pass(
         _chunk_final, blocks, weight_blocks, weights, means, prec_chol, covariance_type

@@ -327,8 +327,7 @@ def _spawn_generators(random_seed, n):
 def _run_em(
     X, weights, means, covariances, covariance_type, max_iter, tol, reg_covar, sample_weight=None
 ) -> EMResult:
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
+    n_samples = X.shape[0]
     Xt = np.array(X.T, order="C")  # a writable copy: numba compiles one specialisation only
     structure = get_structure(covariance_type)
     # A weighted fit's log-likelihood is the weighted sum of the pointwise ones (the kernel's own sum is
@@ -336,41 +335,30 @@ def _run_em(
     pointwise = None if sample_weight is None else np.empty(n_samples)
     n_total = n_samples if sample_weight is None else float(sample_weight.sum())
 
-    def e_step(weights, means, prec_chol):
-        with np.errstate(divide="ignore"):  # an empty component has log weight -inf
-            log_weights = np.log(weights)
+    def statistics(means, prec_chol_full, log_det, log_weights, full_scatter):
         stats = fused_estep_statistics(
             Xt,
-            np.ascontiguousarray(means),
-            structure.full_precision_cholesky(prec_chol, n_components, n_features),
-            structure.log_det_precision_cholesky(prec_chol, n_components, n_features),
+            means,
+            prec_chol_full,
+            log_det,
             log_weights,
-            full_scatter=structure.needs_full_scatter,
+            full_scatter=full_scatter,
             sample_weight=sample_weight,
             pointwise=pointwise,
         )
-        if sample_weight is not None:
-            stats = (weighted_sum(pointwise, sample_weight), *stats[1:])
-        if not np.isfinite(stats[0]):
-            raise IllConditionedCovarianceError(
-                "the log-likelihood became non-finite during EM. " + COLLAPSE_HINT
-            )
-        return stats
+        return stats if sample_weight is None else (weighted_sum(pointwise, sample_weight), *stats[1:])
 
-    prec_chol = structure.precision_cholesky(covariances)
-    history = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported after the loop)
-        log_lik, nk, sx, sxx = e_step(weights, means, prec_chol)
-        history.append(log_lik)
-        weights, means, covariances = parameters_from_statistics(
-            nk, sx, sxx, means, reg_covar, covariance_type, previous=covariances
-        )
-        prec_chol = structure.precision_cholesky(covariances)
-        if len(history) > 1 and abs(history[-1] - history[-2]) / n_total < tol:
-            converged = True
-            break
+    weights, means, covariances, prec_chol, history, n_iter, converged = em_iterations(
+        statistics,
+        weights,
+        means,
+        covariances,
+        structure,
+        max_iter=max_iter,
+        tol=tol,
+        reg_covar=reg_covar,
+        n_total=n_total,
+    )
     log_density, log_resp = log_responsibilities(X, weights, means, prec_chol, covariance_type)
     log_resp_max = np.max(log_resp, axis=1)
     if sample_weight is None:
@@ -396,6 +384,60 @@ def _run_em(
         train_log_resp_max_sum=log_resp_max_sum,
         total_weight=None if sample_weight is None else n_total,
     )
+
+
+def em_iterations(
+    statistics,
+    weights,
+    means,
+    covariances,
+    structure,
+    *,
+    max_iter,
+    tol,
+    reg_covar,
+    n_total,
+    before_iteration=None,
+):
+    """The EM updates from one start, whatever computes the E-step's statistics.
+
+    ``statistics(means, prec_chol_full, log_det, log_weights, full_scatter)`` returns ``(log_lik, nk, sx,
+    sxx)`` over all the data (one kernel call in memory, a pass over the chunks on Dask); EM stops when the
+    mean log-likelihood per unit of weight (`n_total`) changes by less than `tol`, or after `max_iter`
+    updates. ``before_iteration(n_iter, history)`` is called before each E-step (progress reports).
+
+    Returns
+    -------
+    weights, means, covariances, prec_chol, history, n_iter, converged
+    """
+    n_components, n_features = means.shape
+    prec_chol = structure.precision_cholesky(covariances)
+    history, converged, n_iter = [], False, 0
+    for n_iter in range(1, max_iter + 1):
+        if before_iteration is not None:
+            before_iteration(n_iter, history)
+        with np.errstate(divide="ignore"):  # an empty component has log weight -inf
+            log_weights = np.log(weights)
+        log_lik, nk, sx, sxx = statistics(
+            np.ascontiguousarray(means),
+            structure.full_precision_cholesky(prec_chol, n_components, n_features),
+            structure.log_det_precision_cholesky(prec_chol, n_components, n_features),
+            log_weights,
+            structure.needs_full_scatter,
+        )
+        if not np.isfinite(log_lik):
+            raise IllConditionedCovarianceError(
+                "the log-likelihood became non-finite during EM. " + COLLAPSE_HINT
+            )
+        history.append(float(log_lik))
+        weights, means, covariances = parameters_from_statistics(
+            nk, sx, sxx, means, reg_covar, structure.name, previous=covariances
+        )
+        prec_chol = structure.precision_cholesky(covariances)
+        if len(history) > 1 and abs(history[-1] - history[-2]) / n_total < tol:
+            converged = True
+            break
+    return weights, means, covariances, prec_chol, history, n_iter, converged
 
 
 def weighted_sum(values, sample_weight) -> float:
