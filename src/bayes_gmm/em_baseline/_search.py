@@ -58,7 +58,7 @@ def search_models(
     n_components=range(1, 10),
     covariance_types=None,
     *,
-    n_init: int = 3,
+    n_init: int = 2,
     random_seed=None,
     **em_options,
 ) -> ModelSearch:
@@ -74,7 +74,7 @@ def search_models(
         The numbers of components to try (an int K means 1..K).
     covariance_types : sequence of str, optional
         Names accepted by :func:`fit_em` (mclust's or scikit-learn's); default all of mclust's.
-    n_init : int, default 3
+    n_init : int, default 2
         EM starts per fit (see :func:`fit_em`); on data with more than 2,000 rows they run on a random
         subset of 2,000 rows and EM on all the data continues from the best. Then every model also starts
         from the partitions of the two best other models (by BIC) at the same K, and keeps the better fit:
