@@ -598,6 +598,7 @@ def test_bayesian_fit_of_a_zarr_store_runs_on_a_coreset(tmp_path, capsys):
     assert "lightweight coreset of 400 weighted points standing for the 3000 rows" in summary
     fit = az.from_netcdf(out / "posterior.nc")
     assert fit.attrs["coreset_size"] == 400 and fit.attrs["n_source"] == 3000
+    assert list(fit.posterior["feature"].to_numpy()) == ["u", "v"] and "means[0, u]" in summary
     means = np.sort(fit.posterior["means"].mean(("chain", "draw")).to_numpy(), axis=0)
     np.testing.assert_allclose(means, [[0.0, -4.0], [6.0, 0.0]], atol=0.25)  # the two simulated centres
 
@@ -642,11 +643,22 @@ def test_fit_of_a_parquet_folder_writes_assignments_as_parquet(tmp_path, capsys)
     [
         (["--method", "nuts", "--assignments"], r"--assignments is for --method em on zarr/parquet input"),
         (["--method", "nuts", "--coreset-size", "0"], r"--coreset-size must be an integer >= 1; got 0"),
+        (
+            ["--coreset-size", "5000"],
+            r"--coreset-size must be below the 3000 rows of .*; got 5000\. Use e\.g\.",
+        ),
         (["--method", "em", "--columns", "u,w"], r"column\(s\) \['w'\] not in the zarr array"),
         (["--method", "em", "-k", "5000"], r"3000 rows is too few for 5000 components"),
         (["--method", "em", "--init-sample-size", "0"], r"--init-sample-size must be an integer >= 1"),
     ],
-    ids=["coreset-assignments", "coreset-size", "missing-column", "too-many-k", "sample-size"],
+    ids=[
+        "coreset-assignments",
+        "coreset-size",
+        "coreset-too-large",
+        "missing-column",
+        "too-many-k",
+        "sample-size",
+    ],
 )
 def test_zarr_input_errors(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setattr(cli, "fit_em", lambda *a, **k: pytest.fail("fitted before the input was rejected"))

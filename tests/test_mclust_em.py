@@ -107,11 +107,17 @@ def test_model_search_plot_and_report_name_mclusts_choice(searched):
 
 
 def test_search_on_large_weighted_data_counts_each_weight_as_copies():
-    """Above 2,000 rows the restarts run on a subset (and its weights); weights of 2 double the likelihood."""
+    """Above 2,000 rows the restarts run on a subset (and its weights): integer weights give the fits of the
+    data with each row repeated that many times; rows of weight 0 are never the whole subset."""
     rng = np.random.default_rng(4)
     X = np.concatenate([rng.normal(0.0, 1.0, (1300, 2)), rng.normal(5.0, 1.0, (1300, 2))])
-    plain = search_models(X, [2], ["VVV", "EII"], random_seed=0)
-    doubled = search_models(X, [2], ["VVV", "EII"], random_seed=0, sample_weight=np.full(len(X), 2.0))
-    np.testing.assert_allclose(doubled.table["log_likelihood"], 2 * plain.table["log_likelihood"], rtol=1e-8)
+    weights = rng.integers(0, 4, size=len(X))
+    weighted = search_models(X, [1, 2], ["VVV", "EII"], random_seed=0, sample_weight=weights.astype(float))
+    repeated = search_models(np.repeat(X, weights, axis=0), [1, 2], ["VVV", "EII"], random_seed=0)
+    np.testing.assert_allclose(weighted.table["log_likelihood"], repeated.table["log_likelihood"], rtol=1e-6)
+    np.testing.assert_allclose(weighted.table["bic"], repeated.table["bic"], rtol=1e-6)
+    sparse = np.zeros(len(X))
+    sparse[rng.choice(len(X), 12, replace=False)] = 1.0
+    assert not search_models(X, [1, 2, 3], ["EII"], random_seed=0, sample_weight=sparse).table["failed"].any()
     with pytest.raises(ValueError, match=r"sample_weight must be a 1-D array of n_samples = 2600"):
         search_models(X, [2], ["VVV"], sample_weight=np.ones(10))

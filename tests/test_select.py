@@ -127,6 +127,19 @@ def test_one_se_rule_skips_unconverged_fits():
     assert _pick_within_one_se(table, "loo") == 3
 
 
+@pytest.mark.parametrize(
+    ("covariance_type", "message"),
+    [
+        (None, r"covariance_type must be a covariance type's name or a list of names; got None"),
+        ([], r"covariance_type must name at least one covariance type; got an empty list"),
+        (["full", "VVV"], r"must not name a type twice \(aliases count as the same: VVV is full\)"),
+    ],
+)
+def test_bad_covariance_type_lists_are_refused(covariance_type, message):
+    with pytest.raises(ValueError, match=message):
+        select_k(np.random.default_rng(0).normal(size=(60, 2)), 2, covariance_type=covariance_type)
+
+
 def test_one_se_rule_across_covariance_models_picks_the_fewest_parameters():
     index = pd.MultiIndex.from_tuples(
         [("VVV", 2), ("VVV", 3), ("EEE", 2), ("EEE", 3)], names=["covariance_type", "n_components"]
@@ -172,8 +185,9 @@ def test_covariance_types_side_by_side(selection):
     )
     assert list(result.table.index) == [("full", 2), ("full", 3), ("EII", 2), ("EII", 3)]
     assert set(result.fits) == set(result.table.index) == set(result.em_fits)
-    assert result.picks["bic"] == ("EII", 3)
+    assert result.picks["bic"] == ("EII", 3) and type(result.picks["bic"][1]) is int
     assert result.picks["loo"][1] == TRUE_K
+    assert "fewest free parameters" in result.rule
     for key, em in result.em_fits.items():
         assert em.covariance_type == key[0] and em.n_components == key[1]
         np.testing.assert_allclose(result.table.loc[key, "em_bic"], em.bic())
@@ -181,5 +195,12 @@ def test_covariance_types_side_by_side(selection):
     gids = {line.get_gid() for ax in axes for line in ax.get_lines()}
     assert {"k-selection:bic:full", "k-selection:bic:EII", "k-selection:pick:bic"} <= gids
     assert "picks EII, k = 3" in axes[1].get_title()
+    loo_pick = next(line for line in axes[0].get_lines() if line.get_gid() == "k-selection:pick:loo")
+    picked = next(
+        line for line in axes[0].get_lines() if line.get_gid() == f"k-selection:loo:{result.picks['loo'][0]}"
+    )
+    x, y = picked.get_data()
+    index = int(np.argmin(np.abs(x - TRUE_K)))
+    assert (loo_pick.get_xdata()[0], loo_pick.get_ydata()[0]) == (x[index], y[index])  # circled on its point
     assert "BIC EII,k=3" in format_k_selection(result)
     matplotlib.pyplot.close("all")

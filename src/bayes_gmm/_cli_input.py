@@ -97,6 +97,11 @@ def open_large(args) -> DaskData:
         raise CLIError(str(exc)) from None
     if data.shape[0] < args.components:
         raise CLIError(f"{data.shape[0]} rows is too few for {args.components} components")
+    if args.method != "em" and args.coreset_size >= data.shape[0]:
+        raise CLIError(
+            f"--coreset-size must be below the {data.shape[0]} rows of {args.csv}; got {args.coreset_size}. Use "
+            f"e.g. --coreset-size {max(1, data.shape[0] // 2)}, or --method em, or fit a CSV of these rows"
+        )
     return data
 
 
@@ -159,7 +164,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
         "--covariance",
         type=covariance_names,
         default=["full"],
-        metavar="TYPE[,TYPE...]",
+        metavar="TYPE",
         help="covariance type: full, tied, diag, spherical or mclust's EII ... VVV (E, V for one feature); "
         "select-k compares several, e.g. full,EEE,EII",
     )

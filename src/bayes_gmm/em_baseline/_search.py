@@ -112,7 +112,9 @@ def search_models(
     n_init = check_positive_int(n_init, "n_init")
     weights = check_sample_weight(em_options.pop("sample_weight", None), X.shape[0], max(ks))
     root = np.random.SeedSequence(random_seed)
-    subset = _restart_subset(X, np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(0,))))
+    subset = _restart_subset(
+        X, weights, np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(0,)))
+    )
     rows, fits = [], {}
     for k in ks:
         # Restarts and the exchange of partitions only choose the basin: they run on the subset of a large
@@ -170,11 +172,13 @@ def _model_key(name: str) -> int:
     return COVARIANCE_TYPES.index(get_structure(name).mclust_name)
 
 
-def _restart_subset(X, rng: np.random.Generator) -> np.ndarray | None:
-    """Rows on which the restarts run when the data are large (None: all of them)."""
-    if len(X) <= RESTART_POINTS:
-        return None
-    return np.sort(rng.choice(len(X), RESTART_POINTS, replace=False))
+def _restart_subset(X, weights, rng: np.random.Generator) -> np.ndarray | None:
+    """Rows on which the restarts run when the data are large (None: all of them): a random subset of
+    the rows with a positive weight (a row of weight 0 says nothing about where the components are)."""
+    rows = np.arange(len(X)) if weights is None else np.flatnonzero(weights > 0)
+    if len(rows) <= RESTART_POINTS:
+        return None if len(rows) == len(X) else rows
+    return np.sort(rng.choice(rows, RESTART_POINTS, replace=False))
 
 
 def _parameters(fit: EMResult) -> dict:

@@ -15,6 +15,7 @@ from bayes_gmm._validation import (
     is_dask_collection,
 )
 from bayes_gmm.coreset import lightweight_coreset
+from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.inference._fit import METHODS, fit_gmm
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 
@@ -29,6 +30,9 @@ def fit_coreset_gmm(
     n_components: int,
     *,
     coreset_size: int = DEFAULT_CORESET_SIZE,
+    feature_names=None,
+    em_init: str = "kmeans",
+    em_n_init: int = 10,
     random_seed=None,
     **fit_options,
 ):
@@ -44,13 +48,19 @@ def fit_coreset_gmm(
     Parameters
     ----------
     X : array-like or dask.array.Array of shape (n_samples, n_features)
-        The data; a pandas DataFrame keeps its column names as the ``feature`` coordinate.
+        The data; a pandas or Dask DataFrame keeps its column names as the ``feature`` coordinate.
     n_components : int
     coreset_size : int, default 10_000
         Number of coreset draws m; must be below the number of rows (fit small data with
         :func:`fit_gmm`). See Notes for the default.
+    feature_names : sequence of str, optional
+        Names of the features (default: a DataFrame's columns, else ``x0, x1, ...``).
+    em_init, em_n_init
+        Initialisation and number of starts of the weighted EM fit on the coreset that starts the chains
+        and is the relabelling reference (see :func:`bayes_gmm.em_baseline.fit_em`); ignored when
+        ``em`` is given.
     random_seed : int, optional
-        Seeds the coreset and the fit; the same seed (and, for Dask, the same chunks) gives the same
+        Seeds the coreset, EM and the fit; the same seed (and, for Dask, the same chunks) gives the same
         result.
     **fit_options
         Passed to :func:`fit_gmm` (``covariance_type``, ``draws``, ``tune``, ``chains``, ``backend``,
@@ -100,6 +110,9 @@ def fit_coreset_gmm(
     n_components = check_n_components(n_components)
     coreset_size = check_positive_int(coreset_size, "coreset_size")
     _check_fit_options(fit_options)
+    columns = getattr(X, "columns", None)
+    if feature_names is None and columns is not None:
+        feature_names = [str(c) for c in columns]
     if is_dask_collection(X):
         from bayes_gmm.em_baseline._dask import as_dask_array
 
@@ -111,11 +124,30 @@ def fit_coreset_gmm(
             f"A coreset only pays off for large data: fit these rows directly with fit_gmm, or pass a "
             f"smaller coreset_size."
         )
-    coreset_seed, fit_seed = _seed_sequence(random_seed).spawn(2)
+    root = _seed_sequence(random_seed)
+    coreset_seed, em_seed, fit_seed = (
+        np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i)) for i in range(3)
+    )
     coreset = lightweight_coreset(X, coreset_size, random_seed=coreset_seed)
     points = coreset.points
-    if isinstance(X, pd.DataFrame):
-        points = pd.DataFrame(points, columns=X.columns)
+    if feature_names is not None:
+        feature_names = [str(name) for name in feature_names]
+        if len(feature_names) != points.shape[1]:
+            raise ValueError(
+                f"feature_names must name the {points.shape[1]} features of X; got {len(feature_names)} name(s) "
+                f"{feature_names}. Pass one name per column, or leave feature_names as None."
+            )
+        points = pd.DataFrame(points, columns=feature_names)
+    if fit_options.get("em") is None:
+        fit_options["em"] = fit_em(
+            points,
+            n_components,
+            covariance_type=fit_options.get("covariance_type", "full"),
+            init=em_init,
+            n_init=em_n_init,
+            sample_weight=coreset.weights,
+            random_seed=int(em_seed.generate_state(1)[0]),
+        )
     fit = fit_gmm(
         points,
         n_components,

@@ -28,6 +28,12 @@ ONE_SE_RULE = (
     "smallest k whose elpd is within one standard error of the difference (dse) of the best k's elpd, "
     "among the fits whose chains converged (max R-hat <= 1.05)"
 )
+#: The same rule when several covariance types are compared: "smallest" means fewest free parameters.
+ONE_SE_RULE_TYPES = (
+    "the (covariance type, k) with the fewest free parameters (then the smallest k) whose elpd is within one "
+    "standard error of the difference (dse) of the best fit's elpd, among the fits whose chains converged "
+    "(max R-hat <= 1.05)"
+)
 #: Fits with a worse R-hat (e.g. chains stuck in different modes) are left out of the WAIC/LOO picks.
 CONVERGED_RHAT = 1.05
 CRITERIA = ("waic", "loo", "bic", "aic", "icl")
@@ -40,21 +46,22 @@ class KSelection:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per k (index ``n_components``), columns ``elpd_waic``, ``se_waic``, ``p_waic``,
+        One row per k (index ``n_components``; with several covariance types, one row per type and k,
+        index ``covariance_type``, ``n_components``, types by their scikit-learn names where they have one), columns ``elpd_waic``, ``se_waic``, ``p_waic``,
         ``dse_waic`` (SE of the elpd difference to the best k), ``elpd_loo``, ``se_loo``, ``p_loo``,
         ``dse_loo``, ``n_high_pareto_k`` (observations whose PSIS Pareto k exceeds ArviZ's threshold),
         ``loo_rank`` and ``loo_weight`` (ArviZ ``compare``: rank and stacking weight), ``em_log_likelihood``,
         ``em_bic``, ``em_aic``, ``em_icl`` (scikit-learn sign: lower is better), ``rhat_max`` and
         ``converged`` (max R-hat <= 1.05; unconverged fits are listed but not picked by WAIC/LOO).
-    picks : dict of str to int
-        The k each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE` (differences to the
+    picks : dict of str to int, or to (str, int) with several covariance types
+        The k (or covariance type and k) each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE` (differences to the
         best converged k); ``"bic"``, ``"aic"``,
         ``"icl"`` by their minimum.
     comparison : pandas.DataFrame
-        ArviZ's ``compare`` table (PSIS-LOO), rows named ``"k=<k>"``.
-    fits : dict of int to xarray.DataTree
-        The Bayesian fit for each k.
-    em_fits : dict of int to EMResult
+        ArviZ's ``compare`` table (PSIS-LOO), rows named ``"k=<k>"`` (``"<type>,k=<k>"`` for several types).
+    fits : dict of int (or (str, int)) to xarray.DataTree
+        The Bayesian fit for each k (or type and k).
+    em_fits : dict of int (or (str, int)) to EMResult
         The EM fit for each k (also the start and relabelling reference of the Bayesian fit).
     rule : str
         The rule behind the WAIC and LOO picks.
@@ -91,9 +98,11 @@ def select_k(
     X : array-like of shape (n_samples, n_features)
     n_components : int or iterable of int, default 5
         An int K means k = 1, ..., K; otherwise the k values to fit (distinct, each >= 1).
-    covariance_type : str, default "full"
+    covariance_type : str or list of str, default "full"
         "full", "tied", "diag" or "spherical", or mclust's name of a model with a Bayesian prior: "VVV",
-        "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
+        "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature. A list compares
+        the types side by side: the table, picks and fits are then by (type, k), and WAIC/LOO pick the fit
+        with the fewest free parameters within one standard error of the best.
     em_n_init : int, default 10
         EM restarts per k.
     em_init : {"kmeans", "kmeans++", "random"}, default "kmeans"
@@ -175,24 +184,38 @@ def select_k(
     table["loo_weight"] = [float(comparison.loc[labels[key], "weight"]) for key in keys]
     picks = {criterion: _pick_within_one_se(table, criterion) for criterion in ("waic", "loo")}
     picks.update({criterion: table[f"em_{criterion}"].idxmin() for criterion in ("bic", "aic", "icl")})
+    picks = {criterion: (str(name), int(k)) for criterion, (name, k) in picks.items()}
     if len(types) == 1:  # one covariance type: tables and picks by k alone, as they have always been
         table = table.droplevel("covariance_type")
-        picks = {criterion: int(key[1]) for criterion, key in picks.items()}
+        picks = {criterion: k for criterion, (_, k) in picks.items()}
         fits, em_fits = ({k: d[types[0], k] for k in ks} for d in (fits, em_fits))
         comparison = comparison.rename(index={labels[types[0], k]: f"k={k}" for k in ks})
-    return KSelection(table=table, picks=picks, comparison=comparison, fits=fits, em_fits=em_fits)
+        rule = ONE_SE_RULE
+    else:
+        rule = ONE_SE_RULE_TYPES
+    return KSelection(table=table, picks=picks, comparison=comparison, fits=fits, em_fits=em_fits, rule=rule)
 
 
 def _covariance_types(covariance_type) -> list[str]:
     """One name or a sequence of names, checked; every name once."""
-    names = [covariance_type] if isinstance(covariance_type, str) else list(covariance_type)
+    if isinstance(covariance_type, str):
+        names = [covariance_type]
+    elif isinstance(covariance_type, (list, tuple)):
+        names = list(covariance_type)
+    else:
+        raise ValueError(
+            f"covariance_type must be a covariance type's name or a list of names; got {covariance_type!r}. "
+            f"Use e.g. covariance_type='full' or covariance_type=['full', 'EEE', 'EII']."
+        )
     if not names:
-        raise ValueError("covariance_type must name at least one covariance type; got an empty sequence.")
+        raise ValueError(
+            "covariance_type must name at least one covariance type; got an empty list. Use e.g. ['full']."
+        )
     names = [check_covariance_type(name) for name in names]
     if len(set(names)) != len(names):
         raise ValueError(
             f"covariance_type must not name a type twice (aliases count as the same: VVV is full); got "
-            f"{covariance_type!r}."
+            f"{covariance_type!r}. Remove the repeated one."
         )
     return names
 

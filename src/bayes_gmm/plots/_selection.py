@@ -142,6 +142,8 @@ def _check_selection(selection):
         )
     if len(table) == 0:
         raise ValueError("selection.table is empty: it has no k to plot. Compare at least one k.")
+    if "covariance_type" in table.index.names:  # several types: in the order select_k fitted them
+        return table, picks
     return table.sort_index(), picks
 
 
@@ -157,7 +159,8 @@ def _plot_models_side_by_side(table, picks: dict, ax) -> np.ndarray:
                 f"got {ax!r:.80}. Pass ax=None to create a figure with two panels."
             )
     types = list(dict.fromkeys(table.index.get_level_values("covariance_type")))
-    for offset, name in zip(np.linspace(-0.12, 0.12, len(types)), types, strict=True):
+    offsets = dict(zip(types, np.linspace(-0.12, 0.12, len(types)), strict=True))
+    for name, offset in offsets.items():
         rows = table.xs(name, level="covariance_type")
         ks = rows.index.to_numpy(dtype=int)
         color, marker, style = model_style(name)
@@ -188,7 +191,7 @@ def _plot_models_side_by_side(table, picks: dict, ax) -> np.ndarray:
         pick = picks.get(criterion)
         if pick is not None and pick in table.index:
             axes[panel].plot(
-                [pick[1]],
+                [pick[1] + (offsets[pick[0]] if panel == 0 else 0.0)],
                 [float(table.loc[pick, column])],
                 ls="",
                 marker="o",
