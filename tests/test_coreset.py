@@ -116,6 +116,25 @@ def test_dask_input_is_read_chunk_by_chunk_in_two_passes_and_is_reproducible():
     np.testing.assert_array_equal(from_numpy.weights, from_dask.weights)
 
 
+def test_candidates_are_merged_up_a_tree_so_the_client_holds_about_m_rows(monkeypatch):
+    import bayes_gmm.coreset as coreset_module
+
+    merged_sizes = []
+    merge = coreset_module._merge_blocks
+
+    def recording_merge(first, second, seed):
+        result = merge(first, second, seed)
+        merged_sizes.append(len(result["d2"]) + len(result["uniform_d2"]))
+        return result
+
+    monkeypatch.setattr(coreset_module, "_merge_blocks", recording_merge)
+    data = _mixture(40_000, seed=31)
+    got = lightweight_coreset(da.from_array(data, chunks=(1000, 2)), 600, random_seed=5)
+    assert len(merged_sizes) == 39  # 40 chunks: one merge per inner node of the tree
+    assert max(merged_sizes) <= 600  # no node, the root included, holds more than m rows
+    assert got.points.shape == (600, 2)
+
+
 def test_dask_dataframe_and_unknown_chunks_are_read_as_dask_not_loaded_whole(monkeypatch):
     import dask.dataframe as dd
     import pandas as pd

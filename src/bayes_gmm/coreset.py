@@ -19,8 +19,10 @@ form of q makes one pass enough for the sampling: each of the m draws is uniform
 (those row indices are drawn before the pass and fetched from their blocks), otherwise it is drawn in
 proportion to d^2, which is a block chosen with probability (its sum of d^2) / (total) and a point of that
 block with probability d^2 / (its sum); every block draws enough candidates of the latter kind in the
-pass, and the client then allocates the draws to blocks (a multinomial) and keeps the first candidates of
-each block. The result is an exact i.i.d. sample from q.
+pass. Blocks are then merged in pairs up a tree: a merged list keeps the first c candidates of one side
+and the first (enough - c) of the other, c ~ Binomial(enough, its share of the sum of d^2), shuffled, so
+that each node holds an i.i.d. sample of its rows; only m candidates ever travel together (the client
+never holds more than about m rows, however many blocks). The result is an exact i.i.d. sample from q.
 """
 
 from __future__ import annotations
@@ -147,22 +149,24 @@ def lightweight_coreset(X, size: int, *, random_seed=None) -> Coreset:
         for lo, hi in itertools.pairwise(offsets)
     ]
 
-    # Pass 2: per block, sum of d^2, the uniform rows, and n_distance candidates drawn in proportion to d^2.
-    results = blocks.map(_block_pass, mean, n_distance, per_block, block_seeds)
-
-    sums = np.array([r["d2_sum"] for r in results])
-    total = float(sums.sum())
-    if total > 0:
-        counts = client_rng.multinomial(n_distance, sums / total)
-    else:  # every row equal: q is uniform, and so are the remaining draws
-        counts = np.zeros(len(results), dtype=int)
-        extra = client_rng.integers(0, n_rows, n_distance)
-        results = [*results, _uniform_extra(blocks, extra, mean)]
-        counts = np.append(counts, n_distance)
-    points = [r["uniform_points"] for r in results] + [
-        r["points"][:c] for r, c in zip(results, counts, strict=True)
+    # Pass 2: per block, sum of d^2, the uniform rows, and n_distance candidates drawn in proportion to d^2;
+    # merged up a tree of pairs (see the module docstring), each merge with a seed fixed here.
+    merge_seeds = [
+        np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, blocks.n_blocks + 1 + i))
+        for i in range(blocks.n_blocks)
     ]
-    d2 = [r["uniform_d2"] for r in results] + [r["d2"][:c] for r, c in zip(results, counts, strict=True)]
+    merged = blocks.map_merge(
+        _block_pass, _merge_blocks, (mean, n_distance), per_block, block_seeds, merge_seeds
+    )
+    total = merged["d2_sum"]
+    points, d2 = [merged["uniform_points"]], [merged["uniform_d2"]]
+    if total > 0:
+        points.append(merged["points"])
+        d2.append(merged["d2"])
+    else:  # every row equal: q is uniform, and so are the remaining draws
+        extra = _uniform_extra(blocks, client_rng.integers(0, n_rows, n_distance), mean)
+        points.append(extra["points"])
+        d2.append(extra["d2"])
     points = np.concatenate(points).reshape(-1, n_features)
     d2 = np.concatenate(d2)
     order = client_rng.permutation(size)
@@ -186,6 +190,28 @@ def _block_pass(block, mean, n_distance, uniform_local, seed) -> dict:
         "d2": d2[candidates],
         "uniform_points": block[uniform_local],
         "uniform_d2": d2[uniform_local],
+    }
+
+
+def _merge_blocks(first: dict, second: dict, seed) -> dict:
+    """Two blocks' pass-2 results as one: uniform rows together, and an i.i.d. sample of the candidates
+    of both (in proportion to d^2 over both), in random order so that any prefix is one too."""
+    rng = np.random.default_rng(seed)
+    total = first["d2_sum"] + second["d2_sum"]
+    wanted = max(len(first["d2"]), len(second["d2"]))
+    if total > 0:
+        c = int(rng.binomial(wanted, first["d2_sum"] / total))
+        order = rng.permutation(wanted)
+        points = np.concatenate([first["points"][:c], second["points"][: wanted - c]])[order]
+        d2 = np.concatenate([first["d2"][:c], second["d2"][: wanted - c]])[order]
+    else:
+        points, d2 = first["points"][:0], first["d2"][:0]
+    return {
+        "d2_sum": total,
+        "points": points,
+        "d2": d2,
+        "uniform_points": np.concatenate([first["uniform_points"], second["uniform_points"]]),
+        "uniform_d2": np.concatenate([first["uniform_d2"], second["uniform_d2"]]),
     }
 
 
@@ -214,20 +240,29 @@ class _RowBlocks:
             return np.asarray(self.array.astype(np.float64).sum(axis=0).compute())
         return self.array.sum(axis=0)
 
-    def map(self, func, mean, n_distance, per_block, seeds) -> list[dict]:
+    def map_merge(self, func, merge, args: tuple, per_block, seeds, merge_seeds) -> dict:
+        """``func(block, *args, per_block[i], seeds[i])`` for every block, merged in pairs up a tree by
+        ``merge(a, b, seed)`` (fan-in 2, left to right, level by level; one merge seed per node in that
+        order), so that the same seeds give the same result on NumPy and on Dask."""
         if self.is_dask:
             import dask
 
-            delayed_blocks = self.array.to_delayed().ravel()
-            tasks = [
-                dask.delayed(func)(b, mean, n_distance, u, s)
-                for b, u, s in zip(delayed_blocks, per_block, seeds, strict=True)
+            call, merge_call = dask.delayed(func), dask.delayed(merge)
+            level = [
+                call(block, *args, u, s)
+                for block, u, s in zip(self.array.to_delayed().ravel(), per_block, seeds, strict=True)
             ]
-            return list(dask.compute(*tasks))
-        return [
-            func(self.array[lo:hi], mean, n_distance, u, s)
-            for lo, hi, u, s in zip(self.offsets[:-1], self.offsets[1:], per_block, seeds, strict=True)
-        ]
+        else:
+            call, merge_call = func, merge
+            level = [
+                call(self.array[lo:hi], *args, u, s)
+                for lo, hi, u, s in zip(self.offsets[:-1], self.offsets[1:], per_block, seeds, strict=True)
+            ]
+        node_seeds = iter(merge_seeds)
+        while len(level) > 1:
+            pairs = [level[i : i + 2] for i in range(0, len(level), 2)]
+            level = [merge_call(*pair, next(node_seeds)) if len(pair) == 2 else pair[0] for pair in pairs]
+        return dask.compute(level[0])[0] if self.is_dask else level[0]
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         taken = self.array[np.sort(rows)]
