@@ -256,6 +256,17 @@ def test_parquet_folder_keeps_column_names(blobs, tmp_path):
     assert_same_fit(fit_em(data.array, 3, random_seed=0, n_init=2), fit_em(blobs, 3, random_seed=0, n_init=2))
 
 
+def test_sparse_weights_missing_from_the_start_sample_get_a_message_about_the_sample(blobs):
+    weights = np.zeros(len(blobs))
+    weights[:3] = 1.0
+    with pytest.raises(
+        ValueError, match=r"random sample of 100 rows .* holds [0-2] row\(s\) with a positive sample_weight"
+    ):
+        fit_em(
+            da.from_array(blobs, chunks=400), 3, init_sample_size=100, sample_weight=weights, random_seed=0
+        )
+
+
 def test_parquet_leaves_flags_out_and_reports_missing_values(blobs, tmp_path):
     folder = tmp_path / "flags"
     folder.mkdir()

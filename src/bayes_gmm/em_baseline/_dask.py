@@ -98,6 +98,15 @@ def fit_em_dask(
     run = {"covariance_type": covariance_type, "max_iter": max_iter, "tol": tol, "reg_covar": reg_covar}
     if start is None:
         sample, sample_weights = survey["sample"], survey["sample_weight"]
+        if sample_weights is not None and sample_index is not None:
+            positive = int(np.count_nonzero(sample_weights))
+            if positive < n_components:
+                raise ValueError(
+                    f"the random sample of {len(sample)} rows that the EM starts are made on holds {positive} "
+                    f"row(s) with a positive sample_weight, fewer than n_components = {n_components}: most rows "
+                    f"weigh 0. Raise init_sample_size (e.g. to {min(n_samples, 10 * len(sample))}), or drop the "
+                    f"rows of weight 0 before fitting."
+                )
         if sample_index is None:
             say(f"EM on all {n_samples} rows in memory ({n_init} starts) ...")
         else:
