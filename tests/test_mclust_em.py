@@ -107,7 +107,7 @@ def test_model_search_plot_and_report_name_mclusts_choice(searched):
 
 
 def test_search_on_large_weighted_data_counts_each_weight_as_copies():
-    """Above 2,000 rows the restarts run on a subset (and its weights): integer weights give the fits of the
+    """Above 1,000 rows the restarts run on a subset (and its weights): integer weights give the fits of the
     data with each row repeated that many times; rows of weight 0 are never the whole subset."""
     rng = np.random.default_rng(4)
     X = np.concatenate([rng.normal(0.0, 1.0, (1300, 2)), rng.normal(5.0, 1.0, (1300, 2))])

@@ -22,13 +22,12 @@ import dask
 import dask.array as da
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype, check_sample_weight
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 from bayes_gmm.em_baseline._checks import check_initial_params
-from bayes_gmm.em_baseline._fit import em_iterations, fit_em, weighted_sum
+from bayes_gmm.em_baseline._fit import em_iterations, fit_em, one_blas_thread, weighted_sum
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
 
@@ -386,7 +385,7 @@ def _run_em_dask(
     def report(n_iter, history):
         say(f"EM iteration {n_iter}" + (f" (log-likelihood {history[-1]:.10g})" if history else "") + " ...")
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         weights, means, covariances, prec_chol, history, n_iter, converged = em_iterations(
             statistics,
             weights,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from bayes_gmm._validation import (
     check_covariance_type,
@@ -216,7 +217,7 @@ def fit_em(
     }
     # The loop's only BLAS calls are on K tiny D x D matrices; a multi-threaded BLAS left spinning after
     # each of them starves numba's worker threads (measured: 100x slower per iteration on 2 cores).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         if warm_start or not screened:
             runs = ((params, max_iter) for params in start_params)
         else:
@@ -384,6 +385,18 @@ def _run_em(
         train_log_resp_max_sum=log_resp_max_sum,
         total_weight=None if sample_weight is None else n_total,
     )
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    # Finding the loaded BLAS libraries costs ~1.5 ms, a lot next to a short fit (search_models runs
+    # hundreds): look once. NumPy's BLAS is loaded by then.
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which BLAS uses one thread (the EM loop's BLAS calls are on tiny matrices)."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def em_iterations(

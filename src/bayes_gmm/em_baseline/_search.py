@@ -17,12 +17,12 @@ from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import ConvergenceWarning, IllConditionedCovarianceError
 
 #: Each model also starts from the partitions of this many best fits (by BIC) of the other models.
-SHARED_LEADERS = 2
+SHARED_LEADERS = 1
 #: The restarts of each fit stop when the mean log-likelihood per sample changes by less than this.
 SCOUTING_TOL = 1e-4
 #: On data with more rows, the restarts of each fit run on a random subset of this many rows, and EM on all
 #: the data continues from the best of them (the starts only need to find the right basin).
-RESTART_POINTS = 2000
+RESTART_POINTS = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,9 +75,10 @@ def search_models(
     covariance_types : sequence of str, optional
         Names accepted by :func:`fit_em` (mclust's or scikit-learn's); default all of mclust's.
     n_init : int, default 2
-        EM starts per fit (see :func:`fit_em`); on data with more than 2,000 rows they run on a random
-        subset of 2,000 rows and EM on all the data continues from the best. Then every model also starts
-        from the partitions of the two best other models (by BIC) at the same K, and keeps the better fit:
+        EM starts per fit (see :func:`fit_em`); on data with more than 1,000 rows they run on a random
+        subset of 1,000 rows (of positive weight) and EM on all the data continues from the best. Then every
+        model also starts from the partition of the best other model (by BIC) at the same K, and keeps the
+        better fit:
         a partition one model finds is often near an optimum of another. mclust instead starts each model
         once, from a model-based hierarchical clustering.
     random_seed : int, optional
