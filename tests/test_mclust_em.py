@@ -121,3 +121,12 @@ def test_search_on_large_weighted_data_counts_each_weight_as_copies():
     assert not search_models(X, [1, 2, 3], ["EII"], random_seed=0, sample_weight=sparse).table["failed"].any()
     with pytest.raises(ValueError, match=r"sample_weight must be a 1-D array of n_samples = 2600"):
         search_models(X, [2], ["VVV"], sample_weight=np.ones(10))
+
+
+def test_a_fit_starts_a_fit_of_the_same_model_under_its_other_name():
+    X, _ = load("faithful")
+    full = fit_em(X, 2, covariance_type="full", random_seed=0)
+    continued = fit_em(X, 2, covariance_type="VVV", initial_params=full, n_init=1)
+    assert continued.log_likelihood >= full.log_likelihood - 1e-9  # EM never lowers the likelihood
+    with pytest.raises(ValueError, match=r"fitted with covariance_type='full' but covariance_type='VEV'"):
+        fit_em(X, 2, covariance_type="VEV", initial_params=full, n_init=1)

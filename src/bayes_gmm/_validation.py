@@ -60,7 +60,7 @@ def checked_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | 
     """`X` checked by :func:`check_data`, with its feature names; a :class:`CheckedData` passes through
     (after the `min_samples` and `n_features` checks)."""
     if isinstance(X, CheckedData):
-        check_data(X.values, name=name, min_samples=min_samples, n_features=n_features)
+        _check_size(X.values, name, min_samples, n_features)
         return X
     columns = getattr(X, "columns", None)
     values = check_data(X, name=name, min_samples=min_samples, n_features=n_features)
@@ -75,8 +75,8 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
     rejected rather than guessed at, because a vector is ambiguous (many samples of one feature, or one
     sample).
     """
-    if isinstance(X, CheckedData):
-        X = X.values
+    if isinstance(X, CheckedData):  # its values were checked when it was made
+        return _check_size(X.values, name, min_samples, n_features)
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes") and hasattr(X.dtypes, "items"):  # pandas DataFrame
         non_numeric = [str(c) for c, t in X.dtypes.items() if not _is_numeric_dtype(t)]
         if non_numeric:
@@ -139,6 +139,11 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"{column} (variances of values beyond {MAX_ABS_VALUE:.0e} overflow). Rescale the data first, e.g. "
             f"divide that column by 1e{int(np.floor(np.log10(big)))}, and scale the results back."
         )
+    return _check_size(np.ascontiguousarray(arr), name, min_samples, n_features)
+
+
+def _check_size(arr: np.ndarray, name: str, min_samples: int, n_features: int | None) -> np.ndarray:
+    """`arr` (2-D) if it has at least `min_samples` rows and, when given, `n_features` columns."""
     if arr.shape[0] < min_samples:
         raise ValueError(
             f"{name} has {arr.shape[0]} sample(s) but at least {min_samples} are needed (one per mixture "
@@ -149,7 +154,7 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"{name} has {arr.shape[1]} feature(s) but the model was fitted on {n_features}. Pass data with "
             f"the same columns, in the same order, as at fit time."
         )
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 def _unmasked(X: np.ma.MaskedArray, name: str) -> np.ndarray:

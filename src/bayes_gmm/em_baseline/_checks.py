@@ -34,7 +34,7 @@ def check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initia
 
 def check_initial_params(params, covariance_type, n_components, n_features):
     if isinstance(params, EMResult):
-        if params.covariance_type != covariance_type:
+        if get_structure(params.covariance_type) is not get_structure(covariance_type):  # VVV is full
             raise ValueError(
                 f"initial_params was fitted with covariance_type={params.covariance_type!r} but "
                 f"covariance_type={covariance_type!r} was requested. Use the same covariance_type."

@@ -144,7 +144,7 @@ def search_models(
         continuation = {key: value for key, value in em_options.items() if key != "init"}
         continuation["sample_weight"] = weights
         found = {
-            name: fit and _quiet_fit(X, k, name, initial_params=_parameters(fit), n_init=1, **continuation)
+            name: fit and _quiet_fit(X, k, name, initial_params=fit, n_init=1, **continuation)
             for name, fit in found.items()
         }
         for name, fit in found.items():
@@ -180,10 +180,6 @@ def _restart_subset(X, weights, rng: np.random.Generator) -> np.ndarray | None:
     if len(rows) <= RESTART_POINTS:
         return None if len(rows) == len(X) else rows
     return np.sort(rng.choice(rows, RESTART_POINTS, replace=False))
-
-
-def _parameters(fit: EMResult) -> dict:
-    return {"weights": fit.weights, "means": fit.means, "covariances": fit.covariances}
 
 
 def _best(fits: list, reg_covar: float) -> EMResult | None:
