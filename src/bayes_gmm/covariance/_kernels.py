@@ -22,6 +22,8 @@ import math
 import numba
 import numpy as np
 
+from bayes_gmm._numba_cache import kernel_njit
+
 _LOG_2PI = math.log(2.0 * math.pi)
 _NEGLIGIBLE_LOG = -600.0
 _SAMPLES_PER_CHUNK = 4096
@@ -147,12 +149,12 @@ def _fused_estep_statistics(
 
 # One source, two compilations: the serial one has no thread pool to start (per call, that dominates
 # on small data and oversubscribes the cores when sampling chains already run in parallel processes).
-_parallel_kernel = numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)(_fused_estep_statistics)
-_serial_kernel = numba.njit(parallel=False, cache=True, fastmath=_FASTMATH)(_fused_estep_statistics)
+_parallel_kernel = kernel_njit(parallel=True, fastmath=_FASTMATH)(_fused_estep_statistics)
+_serial_kernel = kernel_njit(parallel=False, fastmath=_FASTMATH)(_fused_estep_statistics)
 _NONE = np.empty(0)
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def _kernel_settings(data_shape, log_weights, log_det, max_chunks):
     # (n_chunks, offsets = log w_k + log det P_k - D/2 log 2 pi, logs_every) for a kernel call.
     n_features, n_samples = data_shape
@@ -202,7 +204,7 @@ def fused_estep_statistics(
     )
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def serial_fused_estep_statistics(
     Xt, means, prec_chol_full, log_det, log_weights, full_scatter, sample_weight, pointwise
 ):

@@ -20,9 +20,9 @@ import warnings
 
 import dask
 import dask.array as da
-import numba
 import numpy as np
 
+from bayes_gmm._numba_cache import kernel_njit
 from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype, check_sample_weight
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
@@ -38,7 +38,7 @@ _SAMPLE_STREAM = 2**32 - 1
 _NONE = np.empty(0)
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel_njit(nogil=True)
 def _chunk_kernel(Xt, means, prec_chol_full, log_det, log_weights, full_scatter, sample_weight, pointwise):
     # The in-memory kernel, serial, called with the GIL released: Dask's threads run chunks side by side.
     return serial_fused_estep_statistics(

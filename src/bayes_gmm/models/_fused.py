@@ -29,11 +29,8 @@ this Op against it, and the JAX back end (numpyro) uses the graph.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from pathlib import Path
 
-import numba
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import grad_not_implemented
@@ -44,13 +41,13 @@ from pytensor.graph.traversal import ancestors
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from pytensor.tensor.rewriting.basic import register_specialize
 
-from bayes_gmm.covariance import _kernels
+from bayes_gmm._numba_cache import KERNEL_SOURCES_DIGEST, kernel_njit
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 
 _TINY = np.finfo(np.float64).tiny
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _cholesky_precision(chol, n_components):
     # P = L^-T by forward substitution (a NumPy batched solve costs ~70 us per call on 3 2x2 matrices).
     n_factors, n, _ = chol.shape
@@ -73,7 +70,7 @@ def _cholesky_precision(chol, n_components):
     return prec, log_det
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _diagonal_precision(sd):
     n_components, n = sd.shape
     prec = np.zeros((n_components, n, n))
@@ -85,14 +82,14 @@ def _diagonal_precision(sd):
     return prec, log_det
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _floored(weights):
     # Softmax weights are positive; the floor only guards an underflow to exactly 0 (log -> -708, not -inf,
     # and R_k / w_k -> 0 / tiny = 0, not NaN). The value and the gradient both use this one floor.
     return np.maximum(weights, _TINY)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _statistics(x, weights, means, prec, log_det, full_scatter, sample_weight, pointwise):
     log_weights = np.log(_floored(weights))
     return serial_fused_estep_statistics(
@@ -107,14 +104,14 @@ def _statistics(x, weights, means, prec, log_det, full_scatter, sample_weight, p
     )
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _pointwise(x, weights, means, prec, log_det):
     pointwise = np.empty(x.shape[0])
     _statistics(x, weights, means, prec, log_det, False, np.empty(0), pointwise)
     return pointwise
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_grad, pointwise):
     # `pointwise` (n_samples,) receives the (unweighted) pointwise log-likelihood in the same pass; an
     # empty array skips it.
@@ -127,21 +124,21 @@ def _weighted_statistics(x, weights, means, prec, log_det, full_scatter, output_
     return nk, sx, sxx
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def cholesky_mixture_logp(x, weights, means, chol):
     """Pointwise log-likelihood, covariances given by lower Cholesky factors (J, D, D), J = K or 1."""
     prec, log_det = _cholesky_precision(chol, means.shape[0])
     return _pointwise(x, weights, means, prec, log_det)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def diagonal_mixture_logp(x, weights, means, sd):
     """Pointwise log-likelihood, covariances given by standard deviations (K, D)."""
     prec, log_det = _diagonal_precision(sd)
     return _pointwise(x, weights, means, prec, log_det)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _cholesky_gradients(weights, chol, prec, nk, sx, sxx):
     # Gradients with respect to weights, means and Cholesky factors from the weighted statistics.
     n_components, n = sx.shape
@@ -170,7 +167,7 @@ def _cholesky_gradients(weights, chol, prec, nk, sx, sxx):
     return nk / _floored(weights), grad_means, grad_chol
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def _diagonal_gradients(weights, sd, nk, sx, sxx):
     # Gradients with respect to weights, means and standard deviations from the weighted statistics.
     variance = np.square(sd)
@@ -181,7 +178,7 @@ def _diagonal_gradients(weights, sd, nk, sx, sxx):
     return nk / _floored(weights), sx / variance, grad_sd
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
     """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and Cholesky factors."""
     prec, log_det = _cholesky_precision(chol, means.shape[0])
@@ -189,7 +186,7 @@ def cholesky_mixture_logp_grad(x, weights, means, chol, output_grad):
     return _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
     """Gradients of ``sum_n g_n log p(x_n)`` with respect to weights, means and standard deviations."""
     prec, log_det = _diagonal_precision(sd)
@@ -197,7 +194,7 @@ def diagonal_mixture_logp_grad(x, weights, means, sd, output_grad):
     return _diagonal_gradients(weights, sd, nk, sx, sxx)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def cholesky_mixture_logp_and_grad(x, weights, means, chol, output_grad):
     """Pointwise log-likelihood and the gradients of :func:`cholesky_mixture_logp_grad`, in one pass."""
     prec, log_det = _cholesky_precision(chol, means.shape[0])
@@ -207,7 +204,7 @@ def cholesky_mixture_logp_and_grad(x, weights, means, chol, output_grad):
     return pointwise, grad_weights, grad_means, grad_chol
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel_njit(error_model="numpy")
 def diagonal_mixture_logp_and_grad(x, weights, means, sd, output_grad):
     """Pointwise log-likelihood and the gradients of :func:`diagonal_mixture_logp_grad`, in one pass."""
     prec, log_det = _diagonal_precision(sd)
@@ -322,17 +319,9 @@ def fuse_mixture_logp_and_grad(fgraph, node):
     return None
 
 
-# PyTensor caches the numba code it compiles for these Ops by their props and this number: hashing the
-# sources makes an edit of the kernels invalidate that cache (numba itself only checks the caller's file).
-_SOURCE_VERSION = int.from_bytes(
-    hashlib.sha256(
-        b"".join(
-            Path(f).read_bytes()
-            for f in (_kernels.__file__, __file__, Path(__file__).with_name("_fused_entry.py"))
-        )
-    ).digest()[:4],
-    "big",
-)
+# PyTensor caches the numba code it compiles for these Ops by their props and this number: the digest of the
+# kernel sources makes an edit of the kernels invalidate that cache too.
+_SOURCE_VERSION = int(KERNEL_SOURCES_DIGEST[:8], 16)
 
 
 # In numba mode the Ops call the kernels through C entry points (bayes_gmm.models._fused_entry), so that

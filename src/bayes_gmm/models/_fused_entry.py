@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from llvmlite import binding
 from numba import carray, types
 from numba.core.extending import intrinsic
 
+from bayes_gmm._numba_cache import kernel_cfunc, kernel_njit
 from bayes_gmm.models._fused import (
     cholesky_mixture_logp,
     cholesky_mixture_logp_and_grad,
@@ -46,7 +46,7 @@ _LOGP_AND_GRAD_SIGNATURE = types.void(
 )
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def _all_finite(values):
     for value in values.ravel():
         if not math.isfinite(value):
@@ -54,7 +54,7 @@ def _all_finite(values):
     return True
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def _valid_cholesky(weights, means, chol):
     """Finite weights, means and factors (j, d, d), each factor with a positive diagonal."""
     if not (_all_finite(weights) and _all_finite(means) and _all_finite(chol)):
@@ -66,13 +66,13 @@ def _valid_cholesky(weights, means, chol):
     return True
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def _valid_diagonal(weights, means, sd):
     """Finite weights and means, finite positive standard deviations (k, d)."""
     return _all_finite(weights) and _all_finite(means) and _all_finite(sd) and np.all(sd > 0.0)
 
 
-@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+@kernel_cfunc(_LOGP_SIGNATURE)
 def _cholesky_logp_c(x, n, d, weights, k, means, chol, j, out):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     result = carray(out, (n,))
@@ -82,7 +82,7 @@ def _cholesky_logp_c(x, n, d, weights, k, means, chol, j, out):
         result[:] = -np.inf
 
 
-@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+@kernel_cfunc(_LOGP_SIGNATURE)
 def _diagonal_logp_c(x, n, d, weights, k, means, sd, j, out):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     result = carray(out, (n,))
@@ -92,7 +92,7 @@ def _diagonal_logp_c(x, n, d, weights, k, means, sd, j, out):
         result[:] = -np.inf
 
 
-@numba.cfunc(_GRAD_SIGNATURE, cache=True)
+@kernel_cfunc(_GRAD_SIGNATURE)
 def _cholesky_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out_w, out_m, out_c):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     gw, gm, gc = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_c, (j, d, d))
@@ -102,7 +102,7 @@ def _cholesky_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out_w, out_m, 
         gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
 
 
-@numba.cfunc(_GRAD_SIGNATURE, cache=True)
+@kernel_cfunc(_GRAD_SIGNATURE)
 def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, out_s):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     gw, gm, gs = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_s, (k, d))
@@ -112,7 +112,7 @@ def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, ou
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
 
 
-@numba.cfunc(_LOGP_AND_GRAD_SIGNATURE, cache=True)
+@kernel_cfunc(_LOGP_AND_GRAD_SIGNATURE)
 def _cholesky_logp_and_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out, out_w, out_m, out_c):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     result = carray(out, (n,))
@@ -126,7 +126,7 @@ def _cholesky_logp_and_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out, 
         gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
 
 
-@numba.cfunc(_LOGP_AND_GRAD_SIGNATURE, cache=True)
+@kernel_cfunc(_LOGP_AND_GRAD_SIGNATURE)
 def _diagonal_logp_and_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out, out_w, out_m, out_s):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     result = carray(out, (n,))
@@ -170,7 +170,7 @@ def _data_pointer(typingctx, array):
     return _DOUBLE_P(array), codegen
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def _contiguous(x, weights, means, scale):
     return (
         np.ascontiguousarray(x),
@@ -180,13 +180,13 @@ def _contiguous(x, weights, means, scale):
     )
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def _unset_gradients(weights, means, scale):
     """Gradient outputs filled with NaN: what a caller sees if the kernel fails."""
     return np.full(weights.shape, np.nan), np.full(means.shape, np.nan), np.full(scale.shape, np.nan)
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def cholesky_mixture_logp_entry(x, weights, means, chol):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
@@ -198,7 +198,7 @@ def cholesky_mixture_logp_entry(x, weights, means, chol):
     return out
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def diagonal_mixture_logp_entry(x, weights, means, sd):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
@@ -210,7 +210,7 @@ def diagonal_mixture_logp_entry(x, weights, means, sd):
     return out
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
@@ -225,7 +225,7 @@ def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
     return grad_w, grad_m, grad_c
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
@@ -240,7 +240,7 @@ def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     return grad_w, grad_m, grad_s
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
@@ -269,7 +269,7 @@ def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
     return out, grad_w, grad_m, grad_c
 
 
-@numba.njit(cache=True)
+@kernel_njit()
 def diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)

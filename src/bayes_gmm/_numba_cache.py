@@ -1,0 +1,116 @@
+"""numba's on-disk cache, made safe for kernels that call each other across files.
+
+numba keys a cached function by its own source file only: a jitted caller whose callee lives in another
+file keeps loading its cached code (with the old callee compiled into it) after the callee changed. That is
+numba's documented limitation (numba/numba#1833), and it bites a package on every upgrade, because pip
+replaces the sources but leaves numba's ``__pycache__`` files beside them: a cache written by an older
+release either runs the old kernels silently or fails to load (a module the old code imported is gone).
+numba also leaves a function's compile options out of the key, so two dispatchers made from one Python
+function (the parallel and the serial E-step) share, and so swap, their cached code.
+
+:func:`kernel_njit` and :func:`kernel_cfunc` are ``numba.njit(cache=True)`` and
+``numba.cfunc(cache=True)`` with both fixed: the cache is stamped with a digest of every kernel source file
+of the package (:data:`KERNEL_MODULES`), so an edit of any of them invalidates all of them, and the key of
+each compiled version includes the compile options. Every numba function of the package is made with one of
+the two (a test checks it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numba
+from numba.core.caching import FunctionCache, IndexDataCacheFile
+from numba.core.ccallback import CFunc
+from numba.core.sigutils import normalize_signature
+
+_PACKAGE_ROOT = Path(__file__).parent
+
+#: The package's modules with numba functions, relative to the package root. Their digest stamps the cache.
+KERNEL_MODULES = (
+    "covariance/_kernels.py",
+    "em_baseline/_dask.py",
+    "models/_fused.py",
+    "models/_fused_entry.py",
+)
+
+
+def sources_digest(paths: Iterable[str | Path]) -> str:
+    """SHA-256 (hex) of the files' contents, in the order given, each prefixed by its length."""
+    digest = hashlib.sha256()
+    for path in paths:
+        content = Path(path).read_bytes()
+        digest.update(len(content).to_bytes(8, "big"))
+        digest.update(content)
+    return digest.hexdigest()
+
+
+#: Digest of the kernel sources: the stamp of every cached numba function of the package, and part of the
+#: key under which PyTensor caches the model graphs that call them.
+KERNEL_SOURCES_DIGEST = sources_digest(_PACKAGE_ROOT / module for module in KERNEL_MODULES)
+
+
+def _canonical(value) -> str:
+    """A text of `value` that is the same in every process (a set's order depends on string hashing)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {_canonical(item)}" for key, item in sorted(value.items())) + "}"
+    if isinstance(value, set | frozenset):
+        return "{" + ", ".join(sorted(_canonical(item) for item in value)) + "}"
+    return repr(value)
+
+
+class _StampedFunctionCache(FunctionCache):
+    """numba's function cache, stamped by `stamp` besides the function's own file, keyed by `options` too."""
+
+    def __init__(self, py_func, *, stamp: str, options: dict):
+        super().__init__(py_func)
+        self._options_key = _canonical(options)
+        # A stamp that differs from the one stored discards the whole index (numba's own behaviour for an
+        # edited source file), so the entries of older kernels do not accumulate.
+        self._cache_file = IndexDataCacheFile(
+            cache_path=self._cache_path,
+            filename_base=self._impl.filename_base,
+            source_stamp=(self._impl.locator.get_source_stamp(), stamp),
+        )
+
+    def _index_key(self, sig, codegen):
+        return (*super()._index_key(sig, codegen), self._options_key)
+
+
+def kernel_njit(*, sources: Iterable[str | Path] | None = None, **options):
+    """``numba.njit(cache=True, **options)`` whose cache an edit of any of `sources` invalidates.
+
+    Parameters
+    ----------
+    sources : iterable of path, optional
+        The files the function's compiled code depends on (its own and its jitted callees'). Default: the
+        package's :data:`KERNEL_MODULES`.
+    **options
+        numba.njit's options (``parallel``, ``fastmath``, ``nogil``, ...); they are part of the cache key.
+    """
+    stamp = KERNEL_SOURCES_DIGEST if sources is None else sources_digest(sources)
+
+    def decorate(py_func):
+        dispatcher = numba.njit(**options)(py_func)
+        # What Dispatcher.enable_caching does, with the stamped cache in place of numba's FunctionCache.
+        dispatcher._cache = _StampedFunctionCache(py_func, stamp=stamp, options=options)
+        return dispatcher
+
+    return decorate
+
+
+def kernel_cfunc(signature, *, sources: Iterable[str | Path] | None = None, **options):
+    """``numba.cfunc(signature, cache=True, **options)`` with the cache of :func:`kernel_njit`."""
+    stamp = KERNEL_SOURCES_DIGEST if sources is None else sources_digest(sources)
+    signature = normalize_signature(signature)
+
+    def decorate(py_func):
+        # What numba.cfunc(cache=True) does, with the stamped cache in place of numba's FunctionCache.
+        callback = CFunc(py_func, signature, locals={}, options=options)
+        callback._cache = _StampedFunctionCache(py_func, stamp=stamp, options=options)
+        callback.compile()
+        return callback
+
+    return decorate
