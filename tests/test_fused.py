@@ -22,7 +22,7 @@ from bayes_gmm.models._fused import (
     diagonal_mixture_logp_and_grad,
     diagonal_mixture_logp_grad,
 )
-from bayes_gmm.models._fused_entry import ENTRY_POINTS
+from bayes_gmm.models._fused_entry import KINDS, entry_point
 
 WEIGHTS = np.array([0.6, 0.0, 0.4])  # the middle component's softmax weight underflowed to 0
 
@@ -115,7 +115,8 @@ def test_logp_and_grad_in_one_pass_equals_the_separate_value_and_gradient(setup,
         "cholesky": (cholesky_mixture_logp, cholesky_mixture_logp_grad, cholesky_mixture_logp_and_grad),
         "diagonal": (diagonal_mixture_logp, diagonal_mixture_logp_grad, diagonal_mixture_logp_and_grad),
     }[_structure(name)]
-    for logp, grad, logp_and_grad in (separate, ENTRY_POINTS[_structure(name)]):
+    entries = tuple(entry_point(_structure(name), kind) for kind in KINDS)
+    for logp, grad, logp_and_grad in (separate, entries):
         expected = (logp(x, weights, means, scale), *grad(x, weights, means, scale, g))
         combined = logp_and_grad(x, weights, means, scale, g)
         assert len(combined) == 4
@@ -128,7 +129,9 @@ def test_logp_and_grad_in_one_pass_equals_the_separate_value_and_gradient(setup,
 def test_logp_and_grad_entry_point_rejects_invalid_parameters(setup, structure):
     x, means, chol, sd = setup
     scale = -chol if structure == "cholesky" else -sd
-    pointwise, *grads = ENTRY_POINTS[structure][2](x, np.array([0.5, 0.2, 0.3]), means, scale, np.ones(1))
+    pointwise, *grads = entry_point(structure, "logp_and_grad")(
+        x, np.array([0.5, 0.2, 0.3]), means, scale, np.ones(1)
+    )
     assert np.all(pointwise == -np.inf)
     for grad in grads:
         assert np.all(np.isnan(grad))
@@ -189,14 +192,12 @@ def test_gradient_weighted_by_the_log_likelihood_itself_is_not_fused(setup):
 
 def test_entry_points_give_minus_inf_when_every_density_underflows():
     """A point no component can reach (a scale of 1e-160) has log-likelihood -inf, never stale memory."""
-    from bayes_gmm.models._fused_entry import ENTRY_POINTS
-
     x = np.array([[1.0, 0.0], [0.0, 0.0]])
     weights, means = np.array([0.5, 0.5]), np.zeros((2, 2))
     chol = np.tile(1e-160 * np.eye(2), (2, 1, 1))
     sd = np.full((2, 2), 1e-160)
     for structure, scale in (("cholesky", chol), ("diagonal", sd)):
-        logp, _, logp_and_grad = ENTRY_POINTS[structure]
+        logp, logp_and_grad = (entry_point(structure, kind) for kind in ("logp", "logp_and_grad"))
         for values in (
             logp(x, weights, means, scale),
             logp_and_grad(x, weights, means, scale, np.ones(1))[0],

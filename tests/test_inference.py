@@ -207,6 +207,21 @@ def test_nuts_fit_returns_schema_conforming_inference_data(small_nuts_fit, three
     np.testing.assert_allclose(idata.log_likelihood[OBSERVED].isel(chain=1, draw=17), np.log(dens), rtol=1e-9)
 
 
+def test_stored_log_likelihood_equals_pymcs_for_every_draw(small_nuts_fit, three_blobs):
+    """fit_gmm evaluates the likelihood in NumPy from the draws; PyMC evaluates the model's graph."""
+    import pymc as pm
+
+    from bayes_gmm.models import build_model
+
+    model = build_model(three_blobs, 3)
+    reference = pm.compute_log_likelihood(
+        small_nuts_fit.copy(), var_names=[OBSERVED], model=model, extend_inferencedata=False, progressbar=False
+    )
+    np.testing.assert_allclose(
+        small_nuts_fit.log_likelihood[OBSERVED].to_numpy(), reference[OBSERVED].to_numpy(), rtol=1e-9
+    )
+
+
 def test_fit_passes_through_arviz_1(small_nuts_fit, tmp_path):
     """What an ArviZ 1 user does with a fit: summary, PSIS-LOO, compare, netCDF round trip."""
     summary = az.summary(small_nuts_fit, var_names=["weights", "means"])

@@ -7,7 +7,6 @@ import time
 import warnings
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
 from bayes_gmm._validation import (
@@ -27,6 +26,8 @@ from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._advi import ADVI_METHODS, fit_advi
 from bayes_gmm.inference._arviz import convergence_diagnostics, group_dataset, has_group, set_group
 from bayes_gmm.inference._backends import resolve_backend
+from bayes_gmm.inference._draws import fit_draws
+from bayes_gmm.inference._membership import pointwise_log_likelihood
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
 from bayes_gmm.inference._start import jittered_start_values
@@ -336,7 +337,14 @@ def _add_log_likelihood(idata, model, requested: bool | None) -> None:
                 stacklevel=3,
             )
     if requested:
-        pm.compute_log_likelihood(idata, var_names=[OBSERVED], model=model, progressbar=False)
+        # The model's likelihood evaluated from the (relabelled) draws of its parameters in data units.
+        draws = fit_draws(idata, func="fit_gmm", em_allowed=False)
+        values = pointwise_log_likelihood(draws.X, draws.weights, draws.means, draws.covariances)
+        posterior = idata.posterior
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"], draws.X.shape[0])
+        coords = {"chain": posterior["chain"], "draw": posterior["draw"], "obs_id": draws.obs_ids}
+        log_likelihood = xr.Dataset({OBSERVED: (("chain", "draw", "obs_id"), values.reshape(shape))}, coords)
+        set_group(idata, "log_likelihood", log_likelihood)
 
 
 def _warn_if_poor(attrs: dict, chains: int) -> None:

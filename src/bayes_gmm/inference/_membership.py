@@ -124,13 +124,21 @@ def posterior_log_density(fit, X=None, *, max_draws: int | None = None) -> np.nd
 
 def mean_log_density(X, weights, means, covariances) -> np.ndarray:
     """``log mean_s sum_k w_sk N(x_i | mu_sk, Sigma_sk)`` over the given draws, shape (n_samples,)."""
-    per_draw = np.concatenate(
+    per_draw = pointwise_log_likelihood(X, weights, means, covariances)
+    return logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])
+
+
+def pointwise_log_likelihood(X, weights, means, covariances) -> np.ndarray:
+    """``log sum_k w_sk N(x_i | mu_sk, Sigma_sk)`` for every draw s and point i, shape (n_draws, n_samples).
+
+    NumPy, batched over chunks of draws: nothing to compile, which a PyTensor function of the model would.
+    """
+    return np.concatenate(
         [
             logsumexp(weighted_log_densities(X, weights[c], means[c], covariances[c]), axis=-1)
             for c in _chunks(weights.shape[0], X.shape[0], means.shape[1], means.shape[2])
         ]
     )
-    return logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])
 
 
 def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_draws: int | None = None):

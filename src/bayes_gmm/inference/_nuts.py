@@ -16,6 +16,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_gmm.inference._backends import single_threaded_blas
+from bayes_gmm.inference._nutpie_compile import compile_nutpie_model
 
 #: A function of a random generator that returns one chain's start point (constrained values by name).
 StartSampler = Callable[[np.random.Generator], dict[str, np.ndarray]]
@@ -123,11 +124,9 @@ def _compiled_for(model: pm.Model):
     A compiled model is reused for a model of the same structure (``model.bayes_gmm_structure``: covariance
     type, K, D, likelihood, LKJ shape) with the values of its data containers swapped in; the data and the
     data-scaled priors are all containers, so nothing else differs. Its numba back end compiles the fused
-    likelihood Op too (registered in bayes_gmm.models._fused), and PyTensor caches the compiled graph
-    across processes, but nutpie's entry points are compiled anew in every process.
+    likelihood Op too (registered in bayes_gmm.models._fused); PyTensor caches the compiled graph across
+    processes, and ``compile_nutpie_model`` the C entry points that nutpie calls.
     """
-    import nutpie
-
     key = getattr(model, "bayes_gmm_structure", None)
     data = {variable.name: variable.get_value() for variable in model.data_vars}
     if key in _COMPILED:
@@ -136,7 +135,7 @@ def _compiled_for(model: pm.Model):
     # Deterministics are computed after sampling (run_nuts): compiling them into nutpie's draw-expansion
     # function costs seconds per fit, evaluating them on the draws afterwards a few milliseconds.
     free_names = [rv.name for rv in model.free_RVs]
-    compiled = nutpie.compile_pymc_model(model, jitter_rvs=set(), var_names=free_names)
+    compiled = compile_nutpie_model(model, var_names=free_names)
     if key is not None:
         _COMPILED[key] = compiled
         if len(_COMPILED) > _MAX_COMPILED:

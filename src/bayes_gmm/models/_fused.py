@@ -325,25 +325,25 @@ _SOURCE_VERSION = int(KERNEL_SOURCES_DIGEST[:8], 16)
 
 
 # In numba mode the Ops call the kernels through C entry points (bayes_gmm.models._fused_entry), so that
-# compiling a model graph does not compile the kernels into it again; importing that module registers them.
+# compiling a model graph does not compile the kernels into it again; entry_point registers each.
 
 
 @register_funcify_default_op_cache_key(MixtureLogp)
 def _numba_mixture_logp(op, node=None, **kwargs):
-    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+    from bayes_gmm.models._fused_entry import entry_point
 
-    return ENTRY_POINTS[op.structure][0], _SOURCE_VERSION
+    return entry_point(op.structure, "logp"), _SOURCE_VERSION
 
 
 @register_funcify_default_op_cache_key(MixtureLogpGrad)
 def _numba_mixture_logp_grad(op, node=None, **kwargs):
-    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+    from bayes_gmm.models._fused_entry import entry_point
 
-    return ENTRY_POINTS[op.structure][1], _SOURCE_VERSION
+    return entry_point(op.structure, "grad"), _SOURCE_VERSION
 
 
 @register_funcify_default_op_cache_key(MixtureLogpAndGrad)
 def _numba_mixture_logp_and_grad(op, node=None, **kwargs):
-    from bayes_gmm.models._fused_entry import ENTRY_POINTS
+    from bayes_gmm.models._fused_entry import entry_point
 
-    return ENTRY_POINTS[op.structure][2], _SOURCE_VERSION
+    return entry_point(op.structure, "logp_and_grad"), _SOURCE_VERSION

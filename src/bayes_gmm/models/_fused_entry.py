@@ -16,6 +16,7 @@ any other impossible point, instead of an exception that could not leave a C fun
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from llvmlite import binding
@@ -72,7 +73,6 @@ def _valid_diagonal(weights, means, sd):
     return _all_finite(weights) and _all_finite(means) and _all_finite(sd) and np.all(sd > 0.0)
 
 
-@kernel_cfunc(_LOGP_SIGNATURE)
 def _cholesky_logp_c(x, n, d, weights, k, means, chol, j, out):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     result = carray(out, (n,))
@@ -82,7 +82,6 @@ def _cholesky_logp_c(x, n, d, weights, k, means, chol, j, out):
         result[:] = -np.inf
 
 
-@kernel_cfunc(_LOGP_SIGNATURE)
 def _diagonal_logp_c(x, n, d, weights, k, means, sd, j, out):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     result = carray(out, (n,))
@@ -92,7 +91,6 @@ def _diagonal_logp_c(x, n, d, weights, k, means, sd, j, out):
         result[:] = -np.inf
 
 
-@kernel_cfunc(_GRAD_SIGNATURE)
 def _cholesky_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out_w, out_m, out_c):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     gw, gm, gc = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_c, (j, d, d))
@@ -102,7 +100,6 @@ def _cholesky_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out_w, out_m, 
         gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
 
 
-@kernel_cfunc(_GRAD_SIGNATURE)
 def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, out_s):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     gw, gm, gs = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_s, (k, d))
@@ -112,7 +109,6 @@ def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, ou
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
 
 
-@kernel_cfunc(_LOGP_AND_GRAD_SIGNATURE)
 def _cholesky_logp_and_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out, out_w, out_m, out_c):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     result = carray(out, (n,))
@@ -126,7 +122,6 @@ def _cholesky_logp_and_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out, 
         gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
 
 
-@kernel_cfunc(_LOGP_AND_GRAD_SIGNATURE)
 def _diagonal_logp_and_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out, out_w, out_m, out_s):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     result = carray(out, (n,))
@@ -139,17 +134,6 @@ def _diagonal_logp_and_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out, ou
         result[:] = -np.inf
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
 
-
-_SYMBOLS = {
-    "bayes_gmm_cholesky_logp": _cholesky_logp_c,
-    "bayes_gmm_diagonal_logp": _diagonal_logp_c,
-    "bayes_gmm_cholesky_logp_grad": _cholesky_grad_c,
-    "bayes_gmm_diagonal_logp_grad": _diagonal_grad_c,
-    "bayes_gmm_cholesky_logp_and_grad": _cholesky_logp_and_grad_c,
-    "bayes_gmm_diagonal_logp_and_grad": _diagonal_logp_and_grad_c,
-}
-for _name, _function in _SYMBOLS.items():
-    binding.add_symbol(_name, _function.address)
 
 _cholesky_logp = types.ExternalFunction("bayes_gmm_cholesky_logp", _LOGP_SIGNATURE)
 _diagonal_logp = types.ExternalFunction("bayes_gmm_diagonal_logp", _LOGP_SIGNATURE)
@@ -298,16 +282,49 @@ def diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
     return out, grad_w, grad_m, grad_s
 
 
-#: structure -> (pointwise log-likelihood, its gradient, both in one pass) through the C entry points.
-ENTRY_POINTS = {
-    "cholesky": (
-        cholesky_mixture_logp_entry,
-        cholesky_mixture_logp_grad_entry,
+#: The kinds of entry point, in the order of the Ops: pointwise log-likelihood, its gradient, both in one pass.
+KINDS = ("logp", "grad", "logp_and_grad")
+
+#: (structure, kind) -> (the C function's Python body, the external function (symbol, signature) the entry
+#: calls, the entry)
+_ENTRIES = {
+    ("cholesky", "logp"): (_cholesky_logp_c, _cholesky_logp, cholesky_mixture_logp_entry),
+    ("cholesky", "grad"): (_cholesky_grad_c, _cholesky_grad, cholesky_mixture_logp_grad_entry),
+    ("cholesky", "logp_and_grad"): (
+        _cholesky_logp_and_grad_c,
+        _cholesky_logp_and_grad,
         cholesky_mixture_logp_and_grad_entry,
     ),
-    "diagonal": (
-        diagonal_mixture_logp_entry,
-        diagonal_mixture_logp_grad_entry,
+    ("diagonal", "logp"): (_diagonal_logp_c, _diagonal_logp, diagonal_mixture_logp_entry),
+    ("diagonal", "grad"): (_diagonal_grad_c, _diagonal_grad, diagonal_mixture_logp_grad_entry),
+    ("diagonal", "logp_and_grad"): (
+        _diagonal_logp_and_grad_c,
+        _diagonal_logp_and_grad,
         diagonal_mixture_logp_and_grad_entry,
     ),
 }
+_REGISTERED: dict[str, object] = {}  # symbol -> its compiled C function, kept alive while registered
+_REGISTERING = threading.Lock()
+
+
+def entry_point(structure: str, kind: str):
+    """The numba entry of one fused kernel, its C function compiled (or loaded from cache) and registered.
+
+    Only the C functions a model uses are compiled: each costs several seconds the first time (a full
+    compile of the kernels it wraps), a fraction of a second from the cache afterwards. The symbol must be
+    registered before the entry, or any code calling it, is compiled or loaded from a cache.
+
+    Parameters
+    ----------
+    structure : {"cholesky", "diagonal"}
+        The scale parametrisation of the Op (``MixtureLogp.structure``).
+    kind : {"logp", "grad", "logp_and_grad"}
+        Which of the three kernels.
+    """
+    c_body, external, entry = _ENTRIES[structure, kind]
+    with _REGISTERING:
+        if external.symbol not in _REGISTERED:
+            callback = kernel_cfunc(external.sig)(c_body)
+            binding.add_symbol(external.symbol, callback.address)
+            _REGISTERED[external.symbol] = callback
+    return entry
