@@ -57,9 +57,11 @@ def _fused_estep_statistics(
         weighted = np.empty(block)
         max_logp = np.empty(block)
         total = np.empty(block)
-        nk = np.zeros(n_components)
-        sx = np.zeros((n_components, n_features))
-        sxx = np.zeros((n_components, n_features, n_features))
+        # This chunk's statistics accumulate in its own rows of the *_parts arrays (explicit loops, not
+        # array assignments: numba compiles a shape-mismatch message for each, seconds on a cold cache).
+        nk = nk_parts[c]
+        sx = sx_parts[c]
+        sxx = sxx_parts[c]
         ll = 0.0
         product = 1.0  # of per-sample normalisers (each in [1, K]); its log is taken every `logs_every`
         n_in_product = 0
@@ -132,19 +134,25 @@ def _fused_estep_statistics(
                         for b in range(nb):
                             acc += weighted[b] * diff[k, e, b]
                         sxx[k, d, e] += acc
-        nk_parts[c] = nk
-        sx_parts[c] = sx
-        sxx_parts[c] = sxx
         ll_parts[c] = ll + math.log(product)
 
-    nk = nk_parts.sum(axis=0)
-    sx = sx_parts.sum(axis=0)
-    sxx = sxx_parts.sum(axis=0)
+    nk = np.zeros(n_components)
+    sx = np.zeros((n_components, n_features))
+    sxx = np.zeros((n_components, n_features, n_features))
+    log_lik = 0.0
+    for c in range(n_chunks):
+        log_lik += ll_parts[c]
+        for k in range(n_components):
+            nk[k] += nk_parts[c, k]
+            for d in range(n_features):
+                sx[k, d] += sx_parts[c, k, d]
+                for e in range(d + 1):
+                    sxx[k, d, e] += sxx_parts[c, k, d, e]
     for k in range(n_components):
         for d in range(n_features):
             for e in range(d):
                 sxx[k, e, d] = sxx[k, d, e]
-    return ll_parts.sum(), nk, sx, sxx
+    return log_lik, nk, sx, sxx
 
 
 # One source, two compilations: the serial one has no thread pool to start (per call, that dominates

@@ -65,7 +65,9 @@ def _cholesky_precision(chol, n_components):
         for i in range(n):
             value -= math.log(chol[j, i, i])
         for k in range(n_components) if n_factors == 1 else range(j, j + 1):
-            prec[k] = inverse.T
+            for a in range(n):  # prec[k] = inverse.T, as loops (see _kernels: no shape-check message)
+                for b in range(n):
+                    prec[k, a, b] = inverse[b, a]
             log_det[k] = value
     return prec, log_det
 

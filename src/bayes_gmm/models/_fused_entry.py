@@ -48,6 +48,18 @@ _LOGP_AND_GRAD_SIGNATURE = types.void(
 
 
 @kernel_njit()
+def _copy_into(target, values):
+    """``target[...] = values`` for C-contiguous arrays of one shape, as a flat loop.
+
+    An array assignment makes numba compile its shape-mismatch message (string formatting): seconds of
+    every cold compile, for a check the callers' shapes make moot.
+    """
+    target_flat, values_flat = target.ravel(), values.ravel()
+    for i in range(values_flat.size):
+        target_flat[i] = values_flat[i]
+
+
+@kernel_njit()
 def _all_finite(values):
     for value in values.ravel():
         if not math.isfinite(value):
@@ -77,7 +89,7 @@ def _cholesky_logp_c(x, n, d, weights, k, means, chol, j, out):
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     result = carray(out, (n,))
     if _valid_cholesky(w, m, c):
-        result[:] = cholesky_mixture_logp(carray(x, (n, d)), w, m, c)
+        _copy_into(result, cholesky_mixture_logp(carray(x, (n, d)), w, m, c))
     else:
         result[:] = -np.inf
 
@@ -86,7 +98,7 @@ def _diagonal_logp_c(x, n, d, weights, k, means, sd, j, out):
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     result = carray(out, (n,))
     if _valid_diagonal(w, m, s):
-        result[:] = diagonal_mixture_logp(carray(x, (n, d)), w, m, s)
+        _copy_into(result, diagonal_mixture_logp(carray(x, (n, d)), w, m, s))
     else:
         result[:] = -np.inf
 
@@ -95,7 +107,10 @@ def _cholesky_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out_w, out_m, 
     w, m, c = carray(weights, (k,)), carray(means, (k, d)), carray(chol, (j, d, d))
     gw, gm, gc = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_c, (j, d, d))
     if _valid_cholesky(w, m, c):
-        gw[:], gm[:], gc[:] = cholesky_mixture_logp_grad(carray(x, (n, d)), w, m, c, carray(g, (n_g,)))
+        grads = cholesky_mixture_logp_grad(carray(x, (n, d)), w, m, c, carray(g, (n_g,)))
+        _copy_into(gw, grads[0])
+        _copy_into(gm, grads[1])
+        _copy_into(gc, grads[2])
     else:
         gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
 
@@ -104,7 +119,10 @@ def _diagonal_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out_w, out_m, ou
     w, m, s = carray(weights, (k,)), carray(means, (k, d)), carray(sd, (k, d))
     gw, gm, gs = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_s, (k, d))
     if _valid_diagonal(w, m, s):
-        gw[:], gm[:], gs[:] = diagonal_mixture_logp_grad(carray(x, (n, d)), w, m, s, carray(g, (n_g,)))
+        grads = diagonal_mixture_logp_grad(carray(x, (n, d)), w, m, s, carray(g, (n_g,)))
+        _copy_into(gw, grads[0])
+        _copy_into(gm, grads[1])
+        _copy_into(gs, grads[2])
     else:
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
 
@@ -114,9 +132,11 @@ def _cholesky_logp_and_grad_c(x, n, d, weights, k, means, chol, j, g, n_g, out, 
     result = carray(out, (n,))
     gw, gm, gc = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_c, (j, d, d))
     if _valid_cholesky(w, m, c):
-        result[:], gw[:], gm[:], gc[:] = cholesky_mixture_logp_and_grad(
-            carray(x, (n, d)), w, m, c, carray(g, (n_g,))
-        )
+        outputs = cholesky_mixture_logp_and_grad(carray(x, (n, d)), w, m, c, carray(g, (n_g,)))
+        _copy_into(result, outputs[0])
+        _copy_into(gw, outputs[1])
+        _copy_into(gm, outputs[2])
+        _copy_into(gc, outputs[3])
     else:
         result[:] = -np.inf
         gw[:], gm[:], gc[:] = np.nan, np.nan, np.nan
@@ -127,9 +147,11 @@ def _diagonal_logp_and_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out, ou
     result = carray(out, (n,))
     gw, gm, gs = carray(out_w, (k,)), carray(out_m, (k, d)), carray(out_s, (k, d))
     if _valid_diagonal(w, m, s):
-        result[:], gw[:], gm[:], gs[:] = diagonal_mixture_logp_and_grad(
-            carray(x, (n, d)), w, m, s, carray(g, (n_g,))
-        )
+        outputs = diagonal_mixture_logp_and_grad(carray(x, (n, d)), w, m, s, carray(g, (n_g,)))
+        _copy_into(result, outputs[0])
+        _copy_into(gw, outputs[1])
+        _copy_into(gm, outputs[2])
+        _copy_into(gs, outputs[3])
     else:
         result[:] = -np.inf
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
