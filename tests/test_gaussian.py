@@ -203,6 +203,31 @@ def test_fused_estep_statistics_match_scipy(covariance_type, n_samples):
         np.testing.assert_allclose(sxx[:, idx, idx], expected_sxx[:, idx, idx], rtol=1e-9)
 
 
+def test_fused_estep_in_parallel_equals_the_serial_pass_and_scipy():
+    """Data above PARALLEL_MIN_SAMPLES run on the parallel kernel: same statistics, chunks summed in order."""
+    from bayes_gmm.covariance._kernels import PARALLEL_MIN_SAMPLES
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(scale=2.0, size=(PARALLEL_MIN_SAMPLES + 37, D))
+    means = rng.normal(scale=2.0, size=(K, D))
+    covariances = random_covariances(rng, "full")
+    weights = rng.dirichlet(np.ones(K))
+    prec_chol = precision_cholesky(covariances, "full")
+    arguments = (
+        np.ascontiguousarray(X.T),
+        means,
+        full_precision_cholesky(prec_chol, "full", K, D),
+        log_det_precision_cholesky(prec_chol, "full", D),
+        np.log(weights),
+    )
+    parallel = fused_estep_statistics(*arguments, full_scatter=True)
+    serial = fused_estep_statistics(*arguments, full_scatter=True, parallel=False)
+    for a, b in zip(parallel, serial, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-9)
+    weighted = scipy_log_densities(X, means, covariances) + np.log(weights)
+    np.testing.assert_allclose(parallel[0], logsumexp(weighted, axis=1).sum(), rtol=1e-11)
+
+
 def test_fused_estep_many_components_log_likelihood():
     """Many components (the per-sample normaliser product is logged in batches) and far-apart data."""
     rng = np.random.default_rng(7)

@@ -215,7 +215,11 @@ def test_stored_log_likelihood_equals_pymcs_for_every_draw(small_nuts_fit, three
 
     model = build_model(three_blobs, 3)
     reference = pm.compute_log_likelihood(
-        small_nuts_fit.copy(), var_names=[OBSERVED], model=model, extend_inferencedata=False, progressbar=False
+        small_nuts_fit.copy(),
+        var_names=[OBSERVED],
+        model=model,
+        extend_inferencedata=False,
+        progressbar=False,
     )
     np.testing.assert_allclose(
         small_nuts_fit.log_likelihood[OBSERVED].to_numpy(), reference[OBSERVED].to_numpy(), rtol=1e-9

@@ -164,7 +164,9 @@ def test_every_numba_function_of_the_package_uses_the_stamped_cache():
 
 
 def test_the_digest_covers_every_kernel_module_and_changes_with_any_byte(tmp_path):
-    assert KERNEL_SOURCES_DIGEST == sources_digest(PACKAGE_ROOT / module for module in KERNEL_MODULES)
+    # The kernel modules and the module that stamps their caches.
+    modules = [PACKAGE_ROOT / module for module in KERNEL_MODULES] + [PACKAGE_ROOT / "_numba_cache.py"]
+    assert KERNEL_SOURCES_DIGEST == sources_digest(modules)
     first, second = tmp_path / "first.py", tmp_path / "second.py"
     first.write_text("a = 1\n")
     second.write_text("b = 2\n")
@@ -180,3 +182,20 @@ def test_the_digest_covers_every_kernel_module_and_changes_with_any_byte(tmp_pat
 @pytest.mark.parametrize("module", KERNEL_MODULES)
 def test_kernel_modules_exist(module):
     assert (PACKAGE_ROOT / module).is_file()
+
+
+def test_a_module_moved_with_the_same_text_changes_the_digest(tmp_path):
+    old, new = tmp_path / "old_name.py", tmp_path / "new_name.py"
+    old.write_text("x = 1\n")
+    new.write_text("x = 1\n")
+    assert sources_digest([old]) != sources_digest([new])
+
+
+def test_an_option_without_a_stable_text_is_refused():
+    from bayes_gmm._numba_cache import _canonical
+
+    assert _canonical({"fastmath": {"b", "a"}, "locals": ("x", 1)}) == _canonical(
+        {"locals": ("x", 1), "fastmath": {"a", "b"}}
+    )
+    with pytest.raises(TypeError, match="same in every process"):
+        _canonical({"option": object()})

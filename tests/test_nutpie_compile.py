@@ -117,3 +117,31 @@ def test_a_later_process_loads_the_entries_from_the_cache(faithful):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"]
+
+
+def test_an_entry_whose_cache_does_not_load_is_compiled_again_under_a_key_of_its_own(faithful, monkeypatch):
+    # PyTensor's cache outlives installs: an entry written by another release may fail to load.
+    import numba
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    from bayes_gmm.inference import _nutpie_compile
+
+    real_cfunc, calls = numba.cfunc, []
+
+    def cfunc_failing_once(signature, **options):
+        calls.append(options)
+        if len(calls) == 1:
+            raise ModuleNotFoundError("No module named 'bayes_gmm.an_old_module'")
+        return real_cfunc(signature, **options)
+
+    monkeypatch.setattr(_nutpie_compile.numba, "cfunc", cfunc_failing_once)
+    model = build_model(faithful, 2, covariance_type="full")
+    compiled = compile_nutpie_model(model, var_names=_free_names(model))
+    monkeypatch.undo()
+    assert calls[0]["cache"] and calls[1]["cache"]
+    keys = {CACHED_SRC_FUNCTIONS.get(f.__wrapped__) for f in (compiled.compiled_logp_func,)}
+    assert all(key is not None and key.endswith("_1") for key in keys)
+    x = compiled.initial_point_func(0) + 0.1
+    code, logp, _ = _logp_entry(compiled, x)
+    assert code == 0
+    np.testing.assert_allclose(logp, compiled.logp_func(x)[0], rtol=1e-12)

@@ -38,18 +38,25 @@ KERNEL_MODULES = (
 
 
 def sources_digest(paths: Iterable[str | Path]) -> str:
-    """SHA-256 (hex) of the files' contents, in the order given, each prefixed by its length."""
+    """SHA-256 (hex) of the files' names and contents, in the order given, each prefixed by its length.
+
+    The name counts too: compiled code refers to modules by name, so a module moved with the same text
+    must not find the code cached for its old place.
+    """
     digest = hashlib.sha256()
     for path in paths:
-        content = Path(path).read_bytes()
-        digest.update(len(content).to_bytes(8, "big"))
-        digest.update(content)
+        path = Path(path)
+        for part in (path.name.encode(), path.read_bytes()):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
     return digest.hexdigest()
 
 
 #: Digest of the kernel sources: the stamp of every cached numba function of the package, and part of the
 #: key under which PyTensor caches the model graphs that call them.
-KERNEL_SOURCES_DIGEST = sources_digest(_PACKAGE_ROOT / module for module in KERNEL_MODULES)
+KERNEL_SOURCES_DIGEST = sources_digest(
+    [*(_PACKAGE_ROOT / module for module in KERNEL_MODULES), Path(__file__)]
+)
 
 
 def _canonical(value) -> str:
@@ -58,7 +65,11 @@ def _canonical(value) -> str:
         return "{" + ", ".join(f"{key!r}: {_canonical(item)}" for key, item in sorted(value.items())) + "}"
     if isinstance(value, set | frozenset):
         return "{" + ", ".join(sorted(_canonical(item) for item in value)) + "}"
-    return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_canonical(item) for item in value) + "]"
+    if isinstance(value, bool | int | float | str | None):
+        return repr(value)
+    raise TypeError(f"kernel_njit option value {value!r} has no text that is the same in every process")
 
 
 class _StampedFunctionCache(FunctionCache):
@@ -69,9 +80,12 @@ class _StampedFunctionCache(FunctionCache):
         self._options_key = _canonical(options)
         # A stamp that differs from the one stored discards the whole index (numba's own behaviour for an
         # edited source file), so the entries of older kernels do not accumulate.
+        # Dispatchers of one function with different options get index files of their own: two processes
+        # saving to one index at once could each number its code file 1 and so swap them.
+        options_hash = hashlib.sha256(self._options_key.encode()).hexdigest()[:8]
         self._cache_file = IndexDataCacheFile(
             cache_path=self._cache_path,
-            filename_base=self._impl.filename_base,
+            filename_base=f"{self._impl.filename_base}-{options_hash}",
             source_stamp=(self._impl.locator.get_source_stamp(), stamp),
         )
 

@@ -16,16 +16,22 @@ without recompiling), the compiled-model class and the sampler.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import threading
 import warnings
 from pathlib import Path
 
 import numba
 import numpy as np
 import pymc as pm
+import pytensor
 
 #: What makes a cached callback stale besides its source and the functions it calls: this module (its
-#: templates and globals) and numba.
-_VERSIONS = f"{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}; numba {numba.__version__}"
+#: name, templates and globals) and the libraries that build and compile it.
+_VERSIONS = (
+    f"{__name__} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}; numba {numba.__version__}; "
+    f"pytensor {pytensor.__version__}; nutpie {importlib.metadata.version('nutpie')}"
+)
 
 _LOGP_SIGNATURE = numba.types.int64(
     numba.types.uint64,
@@ -104,15 +110,23 @@ def compile_nutpie_model(model: pm.Model, var_names: list[str]):
     nutpie.compile_pymc.CompiledPyMCModel
         What nutpie's own compile returns, sampled by ``nutpie.sample``.
     """
-    from nutpie.compile_pymc import (
-        CompiledPyMCModel,
-        _make_functions,
-        _prepare_dims_and_coords,
-        make_user_data,
-    )
+    try:  # nutpie's internals, pinned to the nutpie releases tested (pyproject.toml)
+        from nutpie.compile_pymc import (
+            CompiledPyMCModel,
+            _make_functions,
+            _prepare_dims_and_coords,
+            make_user_data,
+        )
+    except ImportError:  # another nutpie: its own compile, the entry points compiled in every process
+        import nutpie
+
+        return nutpie.compile_pymc_model(model, jitter_rvs=set(), var_names=var_names)
     from pymc.initial_point import make_initial_point_fn
 
-    initial_point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
+    # Chains ask for start points from their threads at once; the PyTensor function is not thread-safe.
+    initial_point_fn = _with_lock(
+        make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
+    )
     n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _make_functions(
         model,
         mode="NUMBA",
@@ -158,6 +172,16 @@ def compile_nutpie_model(model: pm.Model, var_names: list[str]):
     )
 
 
+def _with_lock(function):
+    lock = threading.Lock()
+
+    def locked(*args, **kwargs):
+        with lock:
+            return function(*args, **kwargs)
+
+    return locked
+
+
 def _entry(template, name, signature, function, shared_var_keys, user_data, *, n_dim, n_expanded):
     """A numba C callback calling PyTensor's compiled `function` with the data read from `user_data`."""
     from nutpie.compile_pymc import address_as_void_pointer
@@ -185,23 +209,27 @@ def _entry(template, name, signature, function, shared_var_keys, user_data, *, n
     if inner_key is not None:
         text = "\n".join([source, str(user_data.dtype), inner_key, _VERSIONS])
         cache_key = f"bayes_gmm_{hashlib.sha256(text.encode()).hexdigest()}"
-    python_function = compile_numba_function_src(
-        source,
-        name,
-        global_env={
-            # numba rebuilds a cached function's environment from the module of this name.
-            "__name__": __name__,
-            "carray": numba.carray,
-            "address_as_void_pointer": address_as_void_pointer,
-            "np": np,
-            "record_dtype": user_data.dtype,
-            "inner": inner,
-        },
-        cache_key=cache_key,
-    )
+    global_env = {
+        # numba rebuilds a cached function's environment from the module of this name.
+        "__name__": __name__,
+        "carray": numba.carray,
+        "address_as_void_pointer": address_as_void_pointer,
+        "np": np,
+        "record_dtype": user_data.dtype,
+        "inner": inner,
+    }
     with warnings.catch_warnings():
         # Without a PyTensor key for `function` the callback is compiled in this process only, as nutpie's.
         warnings.filterwarnings(
             "ignore", message="Cannot cache compiled function", category=numba.NumbaWarning
         )
-        return numba.cfunc(signature, cache=cache_key is not None)(python_function)
+        try:
+            python_function = compile_numba_function_src(source, name, global_env, cache_key=cache_key)
+            return numba.cfunc(signature, cache=cache_key is not None)(python_function)
+        except Exception:
+            if cache_key is None:
+                raise
+            # A cached entry that does not load (PyTensor's cache outlives installs): compiled again and
+            # cached under a key of its own, which the next process then loads.
+            python_function = compile_numba_function_src(source, name, global_env, cache_key=f"{cache_key}_1")
+            return numba.cfunc(signature, cache=True)(python_function)

@@ -192,8 +192,12 @@ def _unset_gradients(weights, means, scale):
     return np.full(weights.shape, np.nan), np.full(means.shape, np.nan), np.full(scale.shape, np.nan)
 
 
+# The entries below call their C function by symbol: reach them through entry_point, which registers the
+# symbol first (calling one whose symbol is not registered crashes the process).
+
+
 @kernel_njit()
-def cholesky_mixture_logp_entry(x, weights, means, chol):
+def _cholesky_mixture_logp_entry(x, weights, means, chol):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
@@ -205,7 +209,7 @@ def cholesky_mixture_logp_entry(x, weights, means, chol):
 
 
 @kernel_njit()
-def diagonal_mixture_logp_entry(x, weights, means, sd):
+def _diagonal_mixture_logp_entry(x, weights, means, sd):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
@@ -217,7 +221,7 @@ def diagonal_mixture_logp_entry(x, weights, means, sd):
 
 
 @kernel_njit()
-def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
+def _cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
@@ -232,7 +236,7 @@ def cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
 
 
 @kernel_njit()
-def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
+def _diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
@@ -247,7 +251,7 @@ def diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
 
 
 @kernel_njit()
-def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
+def _cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
     """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
@@ -276,7 +280,7 @@ def cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
 
 
 @kernel_njit()
-def diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
+def _diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
     """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
@@ -310,19 +314,19 @@ KINDS = ("logp", "grad", "logp_and_grad")
 #: (structure, kind) -> (the C function's Python body, the external function (symbol, signature) the entry
 #: calls, the entry)
 _ENTRIES = {
-    ("cholesky", "logp"): (_cholesky_logp_c, _cholesky_logp, cholesky_mixture_logp_entry),
-    ("cholesky", "grad"): (_cholesky_grad_c, _cholesky_grad, cholesky_mixture_logp_grad_entry),
+    ("cholesky", "logp"): (_cholesky_logp_c, _cholesky_logp, _cholesky_mixture_logp_entry),
+    ("cholesky", "grad"): (_cholesky_grad_c, _cholesky_grad, _cholesky_mixture_logp_grad_entry),
     ("cholesky", "logp_and_grad"): (
         _cholesky_logp_and_grad_c,
         _cholesky_logp_and_grad,
-        cholesky_mixture_logp_and_grad_entry,
+        _cholesky_mixture_logp_and_grad_entry,
     ),
-    ("diagonal", "logp"): (_diagonal_logp_c, _diagonal_logp, diagonal_mixture_logp_entry),
-    ("diagonal", "grad"): (_diagonal_grad_c, _diagonal_grad, diagonal_mixture_logp_grad_entry),
+    ("diagonal", "logp"): (_diagonal_logp_c, _diagonal_logp, _diagonal_mixture_logp_entry),
+    ("diagonal", "grad"): (_diagonal_grad_c, _diagonal_grad, _diagonal_mixture_logp_grad_entry),
     ("diagonal", "logp_and_grad"): (
         _diagonal_logp_and_grad_c,
         _diagonal_logp_and_grad,
-        diagonal_mixture_logp_and_grad_entry,
+        _diagonal_mixture_logp_and_grad_entry,
     ),
 }
 _REGISTERED: dict[str, object] = {}  # symbol -> its compiled C function, kept alive while registered
