@@ -26,7 +26,7 @@ from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.ccallback import CFunc
 from numba.core.sigutils import normalize_signature
 
-_PACKAGE_ROOT = Path(__file__).parent
+_PACKAGE_ROOT = Path(__file__).resolve().parent
 
 #: The package's modules with numba functions, relative to the package root. Their digest stamps the cache.
 KERNEL_MODULES = (
@@ -38,15 +38,17 @@ KERNEL_MODULES = (
 
 
 def sources_digest(paths: Iterable[str | Path]) -> str:
-    """SHA-256 (hex) of the files' names and contents, in the order given, each prefixed by its length.
+    """SHA-256 (hex) of the files' places and contents, in the order given, each prefixed by its length.
 
-    The name counts too: compiled code refers to modules by name, so a module moved with the same text
-    must not find the code cached for its old place.
+    The place counts too (the path inside the package, or the absolute path of a file outside it): compiled
+    code refers to modules by name, so a module moved with the same text must not find the code cached for
+    its old place.
     """
     digest = hashlib.sha256()
     for path in paths:
-        path = Path(path)
-        for part in (path.name.encode(), path.read_bytes()):
+        path = Path(path).resolve()
+        place = path.relative_to(_PACKAGE_ROOT) if path.is_relative_to(_PACKAGE_ROOT) else path
+        for part in (place.as_posix().encode(), path.read_bytes()):
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
     return digest.hexdigest()

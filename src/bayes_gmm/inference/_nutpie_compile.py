@@ -25,12 +25,24 @@ import numba
 import numpy as np
 import pymc as pm
 import pytensor
+from numba.core.caching import NullCache
+from numba.core.ccallback import CFunc
+from numba.core.errors import NumbaError
+from numba.core.sigutils import normalize_signature
+
 
 #: What makes a cached callback stale besides its source and the functions it calls: this module (its
 #: name, templates and globals) and the libraries that build and compile it.
+def _installed_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:  # nutpie is optional for the other back ends
+        return "none"
+
+
 _VERSIONS = (
     f"{__name__} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}; numba {numba.__version__}; "
-    f"pytensor {pytensor.__version__}; nutpie {importlib.metadata.version('nutpie')}"
+    f"pytensor {pytensor.__version__}; nutpie {_installed_version('nutpie')}"
 )
 
 _LOGP_SIGNATURE = numba.types.int64(
@@ -223,13 +235,28 @@ def _entry(template, name, signature, function, shared_var_keys, user_data, *, n
         warnings.filterwarnings(
             "ignore", message="Cannot cache compiled function", category=numba.NumbaWarning
         )
+        python_function = compile_numba_function_src(source, name, global_env, cache_key=cache_key)
+        return _compiled_callback(python_function, signature, cached=cache_key is not None)
+
+
+def _compiled_callback(python_function, signature, *, cached: bool):
+    """``numba.cfunc(signature, cache=cached)(python_function)``, surviving a cached entry that fails to load.
+
+    PyTensor's cache outlives installs, so an entry may have been written by code that no longer exists.
+    Such an entry is dropped and compiled anew (the next process loads the new one); if the cache cannot
+    be used at all, the callback is compiled for this process only. A compile error is raised as it is.
+    """
+    callback = CFunc(python_function, normalize_signature(signature), locals={}, options={})
+    if cached:
+        callback.enable_caching()
+    remedies = [lambda: callback._cache.flush(), lambda: setattr(callback, "_cache", NullCache())]
+    while True:
         try:
-            python_function = compile_numba_function_src(source, name, global_env, cache_key=cache_key)
-            return numba.cfunc(signature, cache=cache_key is not None)(python_function)
-        except Exception:
-            if cache_key is None:
+            callback.compile()
+            return callback
+        except NumbaError:  # the code itself does not compile: no cache can help
+            raise
+        except Exception:  # loading the cached entry failed
+            if not cached or not remedies:
                 raise
-            # A cached entry that does not load (PyTensor's cache outlives installs): compiled again and
-            # cached under a key of its own, which the next process then loads.
-            python_function = compile_numba_function_src(source, name, global_env, cache_key=f"{cache_key}_1")
-            return numba.cfunc(signature, cache=True)(python_function)
+            remedies.pop(0)()

@@ -49,12 +49,16 @@ _LOGP_AND_GRAD_SIGNATURE = types.void(
 
 @kernel_njit()
 def _copy_into(target, values):
-    """``target[...] = values`` for C-contiguous arrays of one shape, as a flat loop.
+    """``target[...] = values`` for C-contiguous arrays of one size, as a flat loop; nothing if sizes differ.
 
     An array assignment makes numba compile its shape-mismatch message (string formatting): seconds of
-    every cold compile, for a check the callers' shapes make moot.
+    every cold compile. The callers fill `target` with -inf or NaN first, so a size mismatch (never
+    expected) leaves values a sampler rejects. ``reshape`` refuses a non-contiguous `target` rather than
+    writing into a copy.
     """
-    target_flat, values_flat = target.ravel(), values.ravel()
+    if values.size != target.size:
+        return
+    target_flat, values_flat = target.reshape(target.size), values.reshape(values.size)
     for i in range(values_flat.size):
         target_flat[i] = values_flat[i]
 
