@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import threading
 import warnings
 from pathlib import Path
 
@@ -127,6 +126,7 @@ def compile_nutpie_model(model: pm.Model, var_names: list[str]):
             CompiledPyMCModel,
             _make_functions,
             _prepare_dims_and_coords,
+            _wrap_with_lock,
             make_user_data,
         )
     except ImportError:  # another nutpie: its own compile, the entry points compiled in every process
@@ -136,7 +136,7 @@ def compile_nutpie_model(model: pm.Model, var_names: list[str]):
     from pymc.initial_point import make_initial_point_fn
 
     # Chains ask for start points from their threads at once; the PyTensor function is not thread-safe.
-    initial_point_fn = _with_lock(
+    initial_point_fn = _wrap_with_lock(
         make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
     )
     n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _make_functions(
@@ -182,16 +182,6 @@ def compile_nutpie_model(model: pm.Model, var_names: list[str]):
         expand_func=expand_fn,
         reparameterized_names=reparameterized,
     )
-
-
-def _with_lock(function):
-    lock = threading.Lock()
-
-    def locked(*args, **kwargs):
-        with lock:
-            return function(*args, **kwargs)
-
-    return locked
 
 
 def _entry(template, name, signature, function, shared_var_keys, user_data, *, n_dim, n_expanded):
