@@ -6,7 +6,7 @@ true value among L = 99 thinned posterior draws (see bayes_gmm.sbc for the quant
 the sampler are right together, every quantity's ranks are uniform on {0, ..., L}.
 
 Priors are explicit (bayes_gmm.sbc.SBC_PRIORS): weights ~ Dirichlet(5), means ~ Normal(0, 3),
-standard deviations ~ HalfNormal(1), LKJ(2). By default every chain starts at the true parameters: valid in
+variances ~ InverseGamma(3, 2) (mean 1), LKJ(2). By default every chain starts at the true parameters: valid in
 SBC (the start does not change the stationary distribution; given the data the truth is an exact posterior
 draw) but blind to poor mixing: a chain that never leaves its start would pass. ``--start prior`` starts
 each chain at an independent draw from the fitting prior instead. A replication

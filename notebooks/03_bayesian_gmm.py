@@ -75,12 +75,15 @@ em = fit_em(faithful, 2, covariance_type="full", n_init=10, random_seed=SEED)
 # weights        ~ Dirichlet(1, ..., 1)                         uniform over the simplex
 # means[k, d]    ~ Normal(data mean_d, 2 x data sd_d)
 # Sigma[k]       = diag(sd[k]) Omega[k] diag(sd[k])
-#   sd[k, d]     ~ HalfNormal(data sd_d),   Omega[k] ~ LKJ(eta = 2)
+#   sd[k, d]^2   ~ InverseGamma(1/2, data var_d / 200),   Omega[k] ~ LKJ(eta = 2)
 # x_i            ~ sum_k weights[k] N(means[k], Sigma[k])       (z_i summed out)
 # ```
 #
 # The priors are weakly informative *on the data's scale* (`GMMPriors` fills them in from the data), so
-# the model behaves the same whether waiting time is in minutes or hours. The LKJ prior on each
+# the model behaves the same whether waiting time is in minutes or hours. A component's standard deviation
+# has prior median 0.15 data sd_d and a heavy upper tail (1 / sd ~ HalfNormal(10 / sd_d)), and its density
+# vanishes at zero, which matters here: Old Faithful's waiting times are whole minutes, so many points share
+# a value, and a component squeezed onto them would have an unbounded likelihood. The LKJ prior on each
 # correlation matrix with ``eta = 2`` mildly favours weaker correlations; ``eta = 1`` is uniform.
 #
 # The assignments ``z_i`` are **marginalised out**: the likelihood is the log-sum-exp of notebook 1.

@@ -392,3 +392,32 @@ def test_minibatch_advi_keeps_column_names_and_warns_when_it_stops_early(three_b
     assert fit.attrs["advi_converged"] == 0
     assert list(fit.posterior["feature"].values) == ["length", "width"]
     assert list(fit.observed_data["feature"].values) == ["length", "width"]
+
+
+def test_tight_cluster_sd_matches_the_conjugate_posterior_of_the_default_prior():
+    # 30 points with sd 0.05 far from 200 with sd 1: every assignment is certain, the means' prior is flat
+    # on the tight cluster's scale, so each of its variances has the conjugate posterior
+    # InverseGamma(a + (n - 1) / 2, b + S / 2) (S: the sum of squares about the cluster mean), whose
+    # standard deviation has mean sqrt(b') Gamma(a' - 1/2) / Gamma(a'). The default prior's pull (b = var_d
+    # / 200) shows as the gap to the sample sd; a sampler or a prior that differs from the stated one shows
+    # as a gap to the closed form.
+    from scipy.special import gammaln
+
+    from bayes_gmm.models import GMMPriors
+
+    rng = np.random.default_rng(0)
+    tight = rng.normal(4.0, 0.05, (30, 2))
+    X = np.concatenate([rng.normal(0.0, 1.0, (200, 2)), tight])
+    fit = fit_gmm(X, 2, covariance_type="diag", random_seed=1, progressbar=False)
+    sd = np.sqrt(
+        np.diagonal(fit.posterior["covariances"].to_numpy(), axis1=-2, axis2=-1)
+    )  # (chain, draw, K, D)
+    component = int(np.argmin(fit.posterior["weights"].mean(("chain", "draw")).to_numpy()))
+    posterior_mean_sd = sd[:, :, component, :].mean(axis=(0, 1))
+    priors = GMMPriors().resolve(X, 2)
+    shape = priors.variance_shape + (len(tight) - 1) / 2
+    scale = priors.variance_scale + 0.5 * np.sum((tight - tight.mean(axis=0)) ** 2, axis=0)
+    expected = np.sqrt(scale) * np.exp(gammaln(shape - 0.5) - gammaln(shape))
+    np.testing.assert_allclose(posterior_mean_sd, expected, rtol=0.02)
+    # The default prior is weak even for a cluster with 3% of the data's spread: it widens the sd by < 30%.
+    assert np.all(np.sqrt(scale / (scale - priors.variance_scale)) < 1.3)

@@ -1,10 +1,10 @@
 """The batched LKJ covariance prior is a normalised density: numerical integration and PyMC's LKJ.
 
-Our variable is the packed Cholesky factor L of Sigma = diag(s) C diag(s), s ~ HalfNormal(scale),
+Our variable is the packed Cholesky factor L of Sigma = diag(s) C diag(s), s**2 ~ InverseGamma(shape, scale),
 C ~ LKJ(eta). The LKJ density of C (with respect to its off-diagonal entries r_ij, i > j) is recovered from
 our log-density by the change of variables (s, r) -> L:
 
-    log p_LKJ(C) = log p(L) + log |dL / d(s, r)| - sum_i log HalfNormal(s_i),
+    log p_LKJ(C) = log p(L) + log |dL / d(s, r)| - sum_i log p(s_i),
 
 with |dL / d(s, r)| = |dSigma / d(s, r)| / |dSigma / dL| = prod_i s_i^D / prod_i L_ii^(D - i + 1)
 (i one-based; dSigma_ii / ds_i = 2 s_i, dSigma_ij / dr_ij = s_i s_j, and |dSigma / dL| = 2^D prod L_ii^(D-i+1)).
@@ -21,9 +21,16 @@ from scipy import stats
 from bayes_gmm.models._lkj import lkj_cholesky_cov, lkj_log_normalizer
 
 ETAS = (0.7, 1.0, 2.0)
-#: HalfNormal scales of the standard deviations, and the standard deviations the densities are taken at (first n).
-SD_SCALE = np.array([1.5, 0.4, 2.0, 0.9])
+#: Inverse-gamma shape and scales of the variances, and the standard deviations the densities are taken at
+#: (first n).
+VARIANCE_SHAPE = 1.5
+VARIANCE_SCALE = np.array([1.5, 0.4, 2.0, 0.9])
 SD = np.array([0.8, 0.9, 1.7, 0.3])
+
+
+def _sd_log_density(sd, shape, scale):
+    """SciPy's density of standard deviations whose squares are InverseGamma(shape, scale): log(2 sd) Jacobian."""
+    return stats.invgamma(shape, scale=scale).logpdf(np.square(sd)) + np.log(2.0 * sd)
 
 
 def _correlation_cholesky(corr_offdiag, n):
@@ -37,14 +44,21 @@ def _correlation_cholesky(corr_offdiag, n):
 
 def _our_correlation_log_density(corr_chol, n, eta):
     """log p_LKJ(C) taken out of our packed-covariance log-density (see the module docstring)."""
-    sd, sd_scale = SD[:n], SD_SCALE[:n]
+    sd, variance_scale = SD[:n], VARIANCE_SCALE[:n]
     cov_chol = sd[:, None] * corr_chol
     with pm.Model():
-        packed = lkj_cholesky_cov("chol", n=n, eta=eta, sd_scale=sd_scale, batch_shape=(len(corr_chol),))
+        packed = lkj_cholesky_cov(
+            "chol",
+            n=n,
+            eta=eta,
+            variance_shape=VARIANCE_SHAPE,
+            variance_scale=variance_scale,
+            batch_shape=(len(corr_chol),),
+        )
     logp = pm.logp(packed, cov_chol[:, *np.tril_indices(n)]).eval()
     diag = np.diagonal(cov_chol, axis1=-2, axis2=-1)
     log_jacobian = n * np.sum(np.log(sd)) - np.sum((n - np.arange(n)) * np.log(diag), axis=-1)
-    log_sd_density = np.sum(stats.halfnorm(scale=sd_scale).logpdf(sd))
+    log_sd_density = np.sum(_sd_log_density(sd, VARIANCE_SHAPE, variance_scale))
     return logp + log_jacobian - log_sd_density
 
 
@@ -154,13 +168,19 @@ def test_change_of_variables_jacobian_matches_finite_differences():
 
 
 def test_full_density_matches_pymc_lkjcholeskycov():
-    # One full check of the packed covariance factor's density against PyMC (same HalfNormal sd prior).
+    # One full check of the packed covariance factor's density against PyMC's, whose sd prior is a
+    # HalfNormal: swap that prior's density for SciPy's inverse-gamma one.
     n, eta = 3, 0.7
     corr_chol = _correlation_cholesky(np.array([[0.3, -0.2, 0.5]]), n)
     value = (SD[:n, None] * corr_chol[0])[np.tril_indices(n)]
     with pm.Model():
-        ours = lkj_cholesky_cov("chol", n=n, eta=eta, sd_scale=SD_SCALE[:n])
-    reference = pm.LKJCholeskyCov.dist(
-        n=n, eta=eta, sd_dist=pm.HalfNormal.dist(SD_SCALE[:n]), compute_corr=False
+        ours = lkj_cholesky_cov(
+            "chol", n=n, eta=eta, variance_shape=VARIANCE_SHAPE, variance_scale=VARIANCE_SCALE[:n]
+        )
+    reference = pm.LKJCholeskyCov.dist(n=n, eta=eta, sd_dist=pm.HalfNormal.dist(1.0), compute_corr=False)
+    expected = (
+        pm.logp(reference, value).eval()
+        - np.sum(stats.halfnorm.logpdf(SD[:n]))
+        + np.sum(_sd_log_density(SD[:n], VARIANCE_SHAPE, VARIANCE_SCALE[:n]))
     )
-    assert pm.logp(ours, value).eval() == pytest.approx(pm.logp(reference, value).eval(), rel=1e-12)
+    assert pm.logp(ours, value).eval() == pytest.approx(expected, rel=1e-12)

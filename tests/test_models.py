@@ -8,11 +8,13 @@ import numpy as np
 import pymc as pm
 import pytest
 from pymc.blocking import DictToArrayBijection
+from scipy import stats
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from bayes_gmm.models import DATA, FEATURE_COV, OBSERVED, GMMPriors, build_model
 from bayes_gmm.models._lkj import lkj_cholesky_cov, sample_lkj_correlation_cholesky
+from bayes_gmm.models._variance_prior import inverse_gamma_sd
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -86,18 +88,28 @@ def test_fused_likelihood_compiles_to_numba_with_the_same_logp_and_gradient(data
 @pytest.mark.parametrize(("n", "eta"), [(2, 1.0), (3, 2.0), (4, 0.7)])
 def test_batched_lkj_logp_equals_pymc_lkjcholeskycov_per_matrix(n, eta):
     rng = np.random.default_rng(n)
-    sd_scale = rng.uniform(0.5, 3.0, n)
+    variance_scale = rng.uniform(0.5, 3.0, n)
     batch = 3
     with pm.Model():
-        packed = lkj_cholesky_cov("chol", n=n, eta=eta, sd_scale=sd_scale, batch_shape=(batch,))
+        packed = lkj_cholesky_cov(
+            "chol", n=n, eta=eta, variance_shape=2.5, variance_scale=variance_scale, batch_shape=(batch,)
+        )
     values = []
     for _ in range(batch):
         a = rng.normal(size=(n, n))
         values.append(np.linalg.cholesky(a @ a.T + n * np.eye(n))[np.tril_indices(n)])
     values = np.array(values)
     our_logp = pm.logp(packed, values).eval()
-    reference = pm.LKJCholeskyCov.dist(n=n, eta=eta, sd_dist=pm.HalfNormal.dist(sd_scale), compute_corr=False)
-    expected = [pm.logp(reference, v).eval() for v in values]
+    # PyMC's sd prior is a HalfNormal(1): its density is swapped for SciPy's inverse-gamma one of sd**2.
+    reference = pm.LKJCholeskyCov.dist(n=n, eta=eta, sd_dist=pm.HalfNormal.dist(1.0), compute_corr=False)
+    chol = np.zeros((batch, n, n))
+    chol[:, *np.tril_indices(n)] = values
+    sd = np.linalg.norm(chol, axis=-1)  # row norms of a covariance's Cholesky factor
+    sd_density = stats.invgamma(2.5, scale=variance_scale).logpdf(sd**2) + np.log(2 * sd)
+    expected = [
+        pm.logp(reference, v).eval() - np.sum(stats.halfnorm.logpdf(s)) + np.sum(d)
+        for v, s, d in zip(values, sd, sd_density, strict=True)
+    ]
     # PyMC 6's LKJCholeskyCov is the reference: normalised (tests/test_lkj.py integrates ours) and in float64.
     np.testing.assert_allclose(our_logp, expected, rtol=1e-12)
 
@@ -134,10 +146,11 @@ def test_model_structure_coords_dims_and_prior_predictive(data, covariance_type)
     assert np.isfinite(draws).all()
     cov = prior.prior["covariances"].to_numpy()
     assert np.all(np.linalg.eigvalsh(cov) > 0)  # every prior covariance draw is positive definite
-    # Prior predictive draws live on the data's scale: per-feature spread within an order of magnitude.
+    # Prior predictive draws live on the data's scale: per-feature spread within an order of magnitude, in
+    # the median draw (the variances' prior has a heavy upper tail, so a pooled spread follows its extremes).
     # (A spherical covariance has one scale for all features, so it cannot follow per-feature units.)
     if covariance_type != "spherical":
-        ratio = draws.std(dim=("chain", "draw", "obs_id")).to_numpy() / data.std(axis=0)
+        ratio = draws.std(dim="obs_id").median(dim=("chain", "draw")).to_numpy() / data.std(axis=0)
         assert np.all((ratio > 0.1) & (ratio < 10))
 
 
@@ -168,18 +181,23 @@ def test_default_priors_make_the_posterior_independent_of_units(data, covariance
 
 
 def test_user_priors_override_defaults_and_are_validated(data):
-    priors = GMMPriors(weights_concentration=0.05, means_loc=np.zeros(3), means_scale=5.0, sd_scale=[1, 2, 3])
+    priors = GMMPriors(
+        weights_concentration=0.05, means_loc=np.zeros(3), means_scale=5.0, variance_scale=[1, 2, 3]
+    )
     resolved = priors.resolve(data, 4)
     np.testing.assert_array_equal(resolved.weights_concentration, np.full(4, 0.05))
     np.testing.assert_array_equal(resolved.means_scale, np.full(3, 5.0))
-    np.testing.assert_array_equal(resolved.sd_scale, [1, 2, 3])
+    np.testing.assert_array_equal(resolved.variance_scale, [1, 2, 3])
     default = GMMPriors().resolve(data, 2)
     np.testing.assert_allclose(default.means_loc, data.mean(axis=0))
-    np.testing.assert_allclose(default.sd_scale, data.std(axis=0))
+    assert default.variance_shape == 0.5
+    np.testing.assert_allclose(default.variance_scale, data.var(axis=0) / 200)
     model = build_model(data, 4, priors=priors)
     np.testing.assert_allclose(model["weights"].owner.inputs[-1].eval(), np.full(4, 0.05))
-    with pytest.raises(ValueError, match="sd_scale must be a scalar or have shape \\(3,\\)"):
-        GMMPriors(sd_scale=[1.0, 2.0]).resolve(data, 2)
+    with pytest.raises(ValueError, match="variance_scale must be a scalar or have shape \\(3,\\)"):
+        GMMPriors(variance_scale=[1.0, 2.0]).resolve(data, 2)
+    with pytest.raises(ValueError, match="variance_shape must be a finite number > 0; got -1"):
+        GMMPriors(variance_shape=-1).resolve(data, 2)
     with pytest.raises(ValueError, match="weights_concentration must be finite and > 0"):
         GMMPriors(weights_concentration=-1.0).resolve(data, 2)
     with pytest.raises(ValueError, match="lkj_eta"):
@@ -251,3 +269,46 @@ def test_models_without_a_bayesian_prior_are_refused_by_name(data):
         ValueError, match=r"covariance_type='VEV' has no Bayesian model.*Fit it by EM \(fit_em"
     ):
         build_model(data, 2, covariance_type="VEV")
+
+
+@pytest.mark.parametrize("shape", [0.7, 1.5, 4.0])
+def test_sd_prior_is_scipys_inverse_gamma_of_the_variance(shape):
+    # Density: SciPy's inverse-gamma of sd^2 times the Jacobian 2 sd; draws: a KS test of their squares.
+    scale = np.array([0.2, 1.0, 30.0])
+    sd = np.array([[0.05, 0.9, 4.0], [1.3, 0.2, 11.0]])
+    with pm.Model(coords={"component": range(2), "feature": range(3)}):
+        sigma = inverse_gamma_sd("sigma", shape=shape, scale=scale, dims=("component", "feature"))
+    expected = stats.invgamma(shape, scale=scale).logpdf(sd**2) + np.log(2 * sd)
+    np.testing.assert_allclose(pm.logp(sigma, sd).eval(), expected, rtol=1e-12)
+    draws = pm.draw(sigma, 4000, random_seed=5)
+    assert draws.shape == (4000, 2, 3)
+    for d in range(3):
+        assert stats.kstest(draws[:, 1, d] ** 2, stats.invgamma(shape, scale=scale[d]).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_posterior_density_falls_as_a_component_collapses_onto_repeated_points(covariance_type):
+    # Three copies of one point: a component centred there whose standard deviations shrink to 0 has a
+    # likelihood that grows like sd^(-3 D), without bound. A prior density that stays positive at sd = 0 (a
+    # half-normal's) leaves that spike in the posterior, which is then improper; the inverse-gamma prior on
+    # the variances must bring the posterior density down instead.
+    rng = np.random.default_rng(2)
+    X = np.concatenate([np.full((3, 2), [1.0, -1.0]), rng.normal(0.0, 2.0, (40, 2))])
+    model = build_model(X, 2, covariance_type=covariance_type)
+    log_posterior = model.compile_logp(jacobian=False)  # density of the constrained parameters
+    point = model.initial_point()
+    point["means"] = np.array([[1.0, -1.0], [0.0, 0.0]])
+    values = []
+    for sd in (1e-1, 1e-2, 1e-3, 1e-4):
+        if covariance_type == "full":
+            # Packed (L00, L10, L11): log-transformed diagonal, the off-diagonal entry as it is.
+            point["chol_cov_cholesky-cov-packed__"] = np.array(
+                [[np.log(sd), 0.0, np.log(sd)], [0.7, 0.0, 0.7]]
+            )
+        else:
+            sigma = np.array([[sd, sd], [2.0, 2.0]]) if covariance_type == "diag" else np.array([sd, 2.0])
+            point["sigma_log__"] = np.log(sigma)
+        values.append(float(log_posterior(point)))
+    assert np.all(np.isfinite(values))
+    assert np.all(np.diff(values) < 0), values
+    assert values[-1] < values[0] - 1e3, values

@@ -180,8 +180,9 @@ def test_covariance_types_side_by_side(selection):
     from bayes_gmm._report import format_k_selection
 
     X, _, _ = selection
+    # 2 x 300 draws: with fewer, R-hat of the good fits scatters around the 1.05 bar that excludes a fit.
     result = select_k(
-        X, [2, 3], covariance_type=["full", "EII"], draws=150, tune=150, chains=2, random_seed=2
+        X, [2, 3], covariance_type=["full", "EII"], draws=300, tune=300, chains=2, random_seed=2
     )
     assert list(result.table.index) == [("full", 2), ("full", 3), ("EII", 2), ("EII", 3)]
     assert set(result.fits) == set(result.table.index) == set(result.em_fits)

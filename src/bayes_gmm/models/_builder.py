@@ -19,7 +19,7 @@ from bayes_gmm._validation import (
 from bayes_gmm.covariance import get_structure
 from bayes_gmm.models._covariance_priors import COVARIANCE_PRIORS, PACKED, check_bayesian_covariance_type
 from bayes_gmm.models._likelihood import LIKELIHOOD_IMPLEMENTATIONS, make_mixture_logp, make_mixture_random
-from bayes_gmm.models._priors import GMMPriors
+from bayes_gmm.models._priors import GMMPriors, data_moments
 
 #: Name of the observed variable; its pointwise log-likelihood lands in ``idata.log_likelihood[OBSERVED]``.
 OBSERVED = "obs"
@@ -36,7 +36,8 @@ PRIOR_DATA = {
     "weights_concentration": "prior_weights_concentration",
     "means_loc": "prior_means_loc",
     "means_scale": "prior_means_scale",
-    "sd_scale": "prior_sd_scale",
+    "variance_shape": "prior_variance_shape",
+    "variance_scale": "prior_variance_scale",
 }
 
 
@@ -56,15 +57,16 @@ def build_model(
 
         weights ~ Dirichlet(weights_concentration)
         means[k] ~ Normal(means_loc, means_scale)                  (independently per feature)
-        Sigma[k] = diag(sd[k]) Omega[k] diag(sd[k]),  sd[k, d] ~ HalfNormal(sd_scale[d]),
+        Sigma[k] = diag(sd[k]) Omega[k] diag(sd[k]),  sd[k, d]^2 ~ InverseGamma(a, b[d]),
                    Omega[k] ~ LKJ(lkj_eta)                          ("full"; "tied" shares one Sigma)
-        Sigma[k] = diag(sigma[k]^2), sigma[k, d] ~ HalfNormal(sd_scale[d])           ("diag")
-        Sigma[k] = sigma[k]^2 I,     sigma[k] ~ HalfNormal(rms(sd_scale))          ("spherical")
+        Sigma[k] = diag(sigma[k]^2), sigma[k, d]^2 ~ InverseGamma(a, b[d])           ("diag")
+        Sigma[k] = sigma[k]^2 I,     sigma[k]^2 ~ InverseGamma(a, mean(b))         ("spherical")
         x[n] ~ sum_k weights[k] Normal(means[k], Sigma[k])
 
-    The default hyper-parameters are scaled to the data (see :class:`GMMPriors`): the means' prior is
-    centred on the data mean with twice the data's standard deviation, the standard deviations' prior has
-    the data's standard deviation as its scale, so results do not depend on the units of X.
+    with ``a = variance_shape`` and ``b = variance_scale``. The default hyper-parameters are scaled to the
+    data (see :class:`GMMPriors`): the means' prior is centred on the data mean with twice the data's
+    standard deviation; a variance's prior is InverseGamma(1/2, var_d / 200), whose density vanishes at
+    zero, so no component collapses onto a few points. Results do not depend on the units of X.
 
     Parameters
     ----------
@@ -118,8 +120,8 @@ def build_model(
         priors = GMMPriors()
     elif not isinstance(priors, GMMPriors):
         raise TypeError(f"priors must be a GMMPriors instance or None; got {type(priors).__name__}.")
-    center_values, priors = _weighted_defaults(priors, X, weights_values)
-    priors = priors.resolve(X, n_components)
+    center_values, _ = data_moments(X, weights_values)
+    priors = priors.resolve(X, n_components, sample_weight=weights_values)
     coords = {
         "component": np.arange(n_components),
         "feature": feature_names,
@@ -182,18 +184,3 @@ def build_model(
         weighted,
     )
     return model
-
-
-def _weighted_defaults(priors: GMMPriors, X: np.ndarray, weights: np.ndarray | None):
-    """The centre of the likelihood and `priors` with the data-scaled defaults from weighted moments.
-
-    Unweighted: the data mean and `priors` unchanged (``GMMPriors.resolve`` fills them in). Weighted: the
-    weighted mean and standard deviation, as those of the data with rows repeated by integer weights.
-    """
-    if weights is None:
-        return X.mean(axis=0), priors
-    mean = np.average(X, axis=0, weights=weights)
-    sd = np.sqrt(np.average(np.square(X - mean), axis=0, weights=weights))
-    sd = np.where(sd > 0, sd, 1.0) if weights.sum() > 1 else np.ones(X.shape[1])
-    defaults = {"means_loc": mean, "means_scale": 2.0 * sd, "sd_scale": sd}
-    return mean, replace(priors, **{k: v for k, v in defaults.items() if getattr(priors, k) is None})

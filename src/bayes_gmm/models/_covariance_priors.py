@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_gmm.models._lkj import lkj_cholesky_cov, unpack_cholesky
 from bayes_gmm.models._priors import GMMPriors
+from bayes_gmm.models._variance_prior import inverse_gamma_sd
 
 #: Dimension of the packed lower-triangular Cholesky entries of ``chol_cov``.
 PACKED = "packed_tril"
@@ -49,49 +49,50 @@ def _standard_deviations(covariances: np.ndarray) -> dict[str, np.ndarray]:
     return {"sigma": np.sqrt(covariances)}
 
 
-def _full_prior(priors: GMMPriors, n_components: int, n_features: int):
+def _lkj_cholesky(priors: GMMPriors, n_features: int, **shape):
+    # Packed Cholesky factor(s) of LKJ covariances: one (tied) or a batch of them; returned unpacked.
     packed = lkj_cholesky_cov(
         "chol_cov",
         n=n_features,
         eta=priors.lkj_eta,
-        sd_scale=priors.sd_scale,
-        batch_shape=(n_components,),
-        dims=("component", PACKED),
+        variance_shape=priors.variance_shape,
+        variance_scale=priors.variance_scale,
+        **shape,
     )
-    chol = unpack_cholesky(packed, n_features)
+    return unpack_cholesky(packed, n_features)
+
+
+def _full_prior(priors: GMMPriors, n_components: int, n_features: int):
+    chol = _lkj_cholesky(priors, n_features, batch_shape=(n_components,), dims=("component", PACKED))
     return chol, "cholesky", chol
 
 
 def _tied_prior(priors: GMMPriors, n_components: int, n_features: int):
-    packed = lkj_cholesky_cov(
-        "chol_cov", n=n_features, eta=priors.lkj_eta, sd_scale=priors.sd_scale, dims=(PACKED,)
-    )
-    chol = unpack_cholesky(packed, n_features)
+    chol = _lkj_cholesky(priors, n_features, dims=(PACKED,))
     return chol[None], "cholesky", pt.broadcast_to(chol, (n_components, n_features, n_features))
 
 
 def _diag_prior(priors: GMMPriors, n_components: int, n_features: int):
-    sigma = pm.HalfNormal("sigma", sigma=priors.sd_scale, dims=("component", "feature"))
+    sigma = _sd("sigma", priors, priors.variance_scale, dims=("component", "feature"))
     return sigma, "diagonal", _diag_to_cholesky(sigma)
 
 
 def _spherical_prior(priors: GMMPriors, n_components: int, n_features: int):
-    scale = pt.sqrt(pt.mean(pt.square(priors.sd_scale)))
-    sigma = pm.HalfNormal("sigma", sigma=scale, dims="component")
+    sigma = _sd("sigma", priors, pt.mean(priors.variance_scale), dims="component")
     per_feature = pt.broadcast_to(sigma[:, None], (n_components, n_features))
     return per_feature, "diagonal", _diag_to_cholesky(per_feature)
 
 
 def _equal_spherical_prior(priors: GMMPriors, n_components: int, n_features: int):
     # EII (and E for one feature): one standard deviation for every component and direction.
-    sigma = pm.HalfNormal("sigma", sigma=pt.sqrt(pt.mean(pt.square(priors.sd_scale))))
+    sigma = _sd("sigma", priors, pt.mean(priors.variance_scale), size=())
     per_feature = pt.broadcast_to(sigma, (n_components, n_features))
     return per_feature, "diagonal", _diag_to_cholesky(per_feature)
 
 
 def _equal_diagonal_prior(priors: GMMPriors, n_components: int, n_features: int):
     # EEI: one diagonal covariance shared by every component.
-    sigma = pm.HalfNormal("sigma", sigma=priors.sd_scale, dims="feature")
+    sigma = _sd("sigma", priors, priors.variance_scale, dims="feature")
     per_feature = pt.broadcast_to(sigma[None, :], (n_components, n_features))
     return per_feature, "diagonal", _diag_to_cholesky(per_feature)
 
@@ -106,6 +107,11 @@ def _first_diagonal_sd(covariances: np.ndarray) -> dict[str, np.ndarray]:
 
 def _per_component_sd(covariances: np.ndarray) -> dict[str, np.ndarray]:
     return {"sigma": np.sqrt(np.asarray(covariances)[:, 0, 0])}
+
+
+def _sd(name: str, priors: GMMPriors, variance_scale, **shape):
+    # One prior for every standard deviation (the spherical models' scale: the mean over features).
+    return inverse_gamma_sd(name, shape=priors.variance_shape, scale=variance_scale, **shape)
 
 
 def _diag_to_cholesky(sd):

@@ -3,7 +3,8 @@
 PyMC 5's ``pm.LKJCholeskyCov`` has no log-density for a batch of matrices ("only implemented for vector
 values"), and one variable per component would scatter a component's parameters over K names, which the
 relabelling of label-switched draws then has to gather again. This module gives the same distribution
-(packed lower Cholesky factor of Sigma = diag(sd) Omega diag(sd), Omega ~ LKJ(eta), sd ~ HalfNormal(scale))
+(packed lower Cholesky factor of Sigma = diag(sd) Omega diag(sd), Omega ~ LKJ(eta), sd**2 ~ InverseGamma, the
+prior of :mod:`bayes_gmm.models._variance_prior`)
 for an array of shape (..., D(D+1)/2), with PyMC's own ``CholeskyCovPacked`` transform.
 """
 
@@ -14,6 +15,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.transforms import CholeskyCovPacked
 from scipy.special import gammaln
+
+from bayes_gmm.models._variance_prior import inverse_gamma_sd_logp, sample_inverse_gamma_sd
 
 
 def lkj_log_normalizer(eta: float, n: int) -> float:
@@ -65,9 +68,8 @@ def packed_row_index(n: int) -> np.ndarray:
 def _make_logp(n: int, eta: float):
     log_normalizer = lkj_log_normalizer(eta, n)
     lkj_power = 2.0 * eta - 3.0 + n - np.arange(n)
-    half_log_2_over_pi = 0.5 * np.log(2.0 / np.pi)
 
-    def logp(value, row_scale):
+    def logp(value, row_scale, variance_shape):
         # Row norms of the Cholesky factor are the standard deviations (basic slices: compiled C).
         starts = [i * (i + 1) // 2 for i in range(n)]
         sd = pt.stack(
@@ -75,9 +77,9 @@ def _make_logp(n: int, eta: float):
             axis=-1,
         )
         diagonal = pt.stack([value[..., s + i] for i, s in enumerate(starts)], axis=-1)
-        sd_scale = pt.stack([row_scale[..., s + i] for i, s in enumerate(starts)], axis=-1)
+        variance_scale = pt.stack([row_scale[..., s + i] for i, s in enumerate(starts)], axis=-1)
         log_sd = pt.log(sd)
-        logp_sd = pt.sum(half_log_2_over_pi - pt.log(sd_scale) - 0.5 * pt.square(sd / sd_scale), axis=-1)
+        logp_sd = pt.sum(inverse_gamma_sd_logp(sd, variance_shape, variance_scale), axis=-1)
         log_corr_diag = pt.log(diagonal) - log_sd
         logp_lkj = pt.sum(lkj_power * log_corr_diag, axis=-1)
         # log |d(corr Cholesky, sd) / d(cov Cholesky)|, as in PyMC's LKJCholeskyCov.
@@ -106,11 +108,11 @@ def _make_random(n: int, eta: float, batch_shape: tuple):
     rows, cols = np.tril_indices(n)
     diag = _diag_positions(n)
 
-    def random(row_scale, rng=None, size=None):
-        sd_scale = np.asarray(row_scale)[..., diag]
+    def random(row_scale, variance_shape, rng=None, size=None):
+        variance_scale = np.asarray(row_scale)[..., diag]
         shape = tuple(size) if size is not None else batch_shape
         corr_chol = sample_lkj_correlation_cholesky(rng, n, eta, shape)
-        sd = np.abs(rng.standard_normal((*shape, n))) * np.asarray(sd_scale)
+        sd = sample_inverse_gamma_sd(rng, variance_shape, variance_scale, size=(*shape, n))
         return (sd[..., :, None] * corr_chol)[..., rows, cols]
 
     return random
@@ -119,14 +121,17 @@ def _make_random(n: int, eta: float, batch_shape: tuple):
 def _make_support_point(n: int):
     diag = _diag_positions(n)
 
-    def support_point(rv, size, row_scale):
-        packed = pt.zeros(rv.shape)
-        return packed[..., diag].set(pt.broadcast_to(row_scale[..., diag], (*rv.shape[:-1], n)))
+    def support_point(rv, size, row_scale, variance_shape):
+        # Identity correlation, each standard deviation at its variance's prior mode.
+        sd = pt.sqrt(row_scale[..., diag] / (variance_shape + 1.0))
+        return pt.zeros(rv.shape)[..., diag].set(pt.broadcast_to(sd, (*rv.shape[:-1], n)))
 
     return support_point
 
 
-def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tuple = (), dims=None):
+def lkj_cholesky_cov(
+    name: str, *, n: int, eta: float, variance_shape, variance_scale, batch_shape: tuple = (), dims=None
+):
     """Add a (batch of) packed LKJ covariance Cholesky factor(s) to the current PyMC model.
 
     Parameters
@@ -137,8 +142,10 @@ def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tu
         Matrix dimension D.
     eta : float
         LKJ shape parameter (> 0).
-    sd_scale : array or tensor of shape (D,)
-        Scale of the HalfNormal prior on each standard deviation.
+    variance_shape : float or tensor
+        Shape of the inverse-gamma prior on each variance (> 0).
+    variance_scale : array or tensor of shape (D,)
+        Scale of the inverse-gamma prior on each feature's variance (> 0).
     batch_shape : tuple, default ()
         Leading shape, e.g. ``(n_components,)``.
     dims : tuple of str, optional
@@ -149,17 +156,18 @@ def lkj_cholesky_cov(name: str, *, n: int, eta: float, sd_scale, batch_shape: tu
     TensorVariable of shape (*batch_shape, D * (D + 1) / 2)
         The packed lower-triangular Cholesky factors (row-major, as ``np.tril_indices``).
     """
-    sd_scale = pt.as_tensor(sd_scale).astype("float64")  # an array or a data container
+    variance_scale = pt.as_tensor(variance_scale).astype("float64")  # an array or a data container
     # The signature needs a parameter with the packed length p, so the scale is passed per packed entry
-    # (the scale of the row the entry lies in); the diagonal entries give back sd_scale.
-    row_scale = sd_scale[packed_row_index(n)]
+    # (the scale of the row the entry lies in); the diagonal entries give back variance_scale.
+    row_scale = variance_scale[packed_row_index(n)]
     return pm.CustomDist(
         name,
         row_scale,
+        pt.as_tensor(variance_shape).astype("float64"),
         logp=_make_logp(n, float(eta)),
         random=_make_random(n, float(eta), tuple(batch_shape)),
         support_point=_make_support_point(n),
-        signature="(p)->(p)",
+        signature="(p),()->(p)",
         shape=(*batch_shape, n * (n + 1) // 2),
         transform=CholeskyCovPacked(n),
         dims=dims,

@@ -17,7 +17,15 @@ from bayes_gmm.models import GMMPriors
 __all__ = ["COVARIANCE_TYPES", "PRIOR_ERROR_TARGETS", "SBC_PRIORS", "START_MODES", "SBCResult", "SBCSettings"]
 
 #: Priors of the SBC runs: explicit values, the same for every data set (see module docstring).
-SBC_PRIORS = GMMPriors(weights_concentration=5.0, means_loc=0.0, means_scale=3.0, sd_scale=1.0, lkj_eta=2.0)
+#: The variances' prior mean is variance_scale / (variance_shape - 1) = 1.
+SBC_PRIORS = GMMPriors(
+    weights_concentration=5.0,
+    means_loc=0.0,
+    means_scale=3.0,
+    variance_shape=3.0,
+    variance_scale=2.0,
+    lkj_eta=2.0,
+)
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")  # the Bayesian structures SBC covers
 PRIOR_ERROR_TARGETS = ("means", "sd", "both")
 START_MODES = ("truth", "prior")
@@ -44,7 +52,8 @@ class SBCSettings:
     n_samples: int = 50
     replications: int = 200
     priors: GMMPriors = SBC_PRIORS
-    #: The fitting model's prior scale (``prior_error_on``) is the simulating one times this factor.
+    #: The fitting model's prior scale (``prior_error_on``: the means' sd, or the standard deviations' scale,
+    #: i.e. the variances' scale times its square) is the simulating one times this factor.
     prior_scale_error: float = 1.0
     prior_error_on: str = "both"
     chains: int = 4
@@ -84,7 +93,7 @@ class SBCSettings:
         if self.prior_error_on in ("means", "both"):
             changes["means_scale"] = np.asarray(self.priors.means_scale, dtype=float) * factor
         if self.prior_error_on in ("sd", "both"):
-            changes["sd_scale"] = np.asarray(self.priors.sd_scale, dtype=float) * factor
+            changes["variance_scale"] = np.asarray(self.priors.variance_scale, dtype=float) * factor**2
         return replace(self.priors, **changes)
 
 
