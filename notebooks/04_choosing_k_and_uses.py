@@ -122,8 +122,8 @@ assert selection.picks["bic"] == 2 and selection.picks["loo"] >= 2
 # BIC and LOO answer different questions. BIC approximates the marginal likelihood and asks which ``k``
 # is most probable if one of them is true; LOO asks which predicts new eruptions best. For Old Faithful
 # with full covariances BIC picks two components. The third component (notebook 2 found a slightly
-# higher likelihood with it) improves elpd by a few units, about one standard error of the difference, so
-# whether LOO's one-SE rule keeps it depends on the Monte Carlo noise of the run: a borderline case, which
+# higher likelihood with it) improves elpd by several units, one to two standard errors of the difference,
+# so whether LOO's one-SE rule keeps it depends on the Monte Carlo noise of the run: a borderline case, which
 # the table shows honestly rather than hiding behind a single number. Everything agrees that one
 # component is far too few. Note also ``n_high_pareto_k``: observations whose PSIS diagnostic is poor make
 # that k's LOO estimate less reliable.

@@ -312,3 +312,18 @@ def test_posterior_density_falls_as_a_component_collapses_onto_repeated_points(c
     assert np.all(np.isfinite(values))
     assert np.all(np.diff(values) < 0), values
     assert values[-1] < values[0] - 1e3, values
+
+
+def test_lkj_prior_draws_have_inverse_gamma_variances():
+    # The covariance factor's random draws (prior predictive, SBC): squared row norms, i.e. the variances,
+    # must follow SciPy's inverse-gamma of each feature's scale.
+    scale = np.array([0.5, 2.0, 9.0])
+    with pm.Model():
+        packed = lkj_cholesky_cov(
+            "chol", n=3, eta=2.0, variance_shape=1.5, variance_scale=scale, batch_shape=(2,)
+        )
+    draws = pm.draw(packed, 3000, random_seed=4)  # (3000, 2, 6) packed rows (0), (1, 2), (3, 4, 5)
+    variances = [np.sum(draws[..., rows] ** 2, axis=-1) for rows in ([0], [1, 2], [3, 4, 5])]
+    for d, variance in enumerate(variances):
+        for component in range(2):
+            assert stats.kstest(variance[:, component], stats.invgamma(1.5, scale=scale[d]).cdf).pvalue > 1e-3

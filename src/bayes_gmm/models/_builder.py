@@ -66,7 +66,8 @@ def build_model(
     with ``a = variance_shape`` and ``b = variance_scale``. The default hyper-parameters are scaled to the
     data (see :class:`GMMPriors`): the means' prior is centred on the data mean with twice the data's
     standard deviation; a variance's prior is InverseGamma(1/2, var_d / 200), whose density vanishes at
-    zero, so no component collapses onto a few points. Results do not depend on the units of X.
+    zero, so no component's variances shrink onto repeated values (see
+    :mod:`bayes_gmm.models._variance_prior`). Results do not depend on the units of X.
 
     Parameters
     ----------

@@ -24,7 +24,13 @@ LIKELIHOOD_IMPLEMENTATIONS = ("fused", "graph")
 
 def _drop_batch_dims(param, core_ndim: int):
     # CustomDist with a gufunc signature hands parameters with extra size-1 leading batch dimensions.
-    return param[(0,) * (param.ndim - core_ndim)] if param.ndim > core_ndim else param
+    extra = tuple(range(param.ndim - core_ndim))
+    if not extra:
+        return param
+    if all(param.type.broadcastable[axis] for axis in extra):
+        # Known to be 1 long: a squeeze, whose gradient is a reshape (indexing's is a zero-filled copy).
+        return pt.squeeze(param, axis=extra)
+    return param[(0,) * len(extra)]
 
 
 def component_log_densities(value, means, scale, structure: str, n_features: int):

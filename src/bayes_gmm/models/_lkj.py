@@ -65,26 +65,34 @@ def packed_row_index(n: int) -> np.ndarray:
     return np.repeat(np.arange(n), np.arange(1, n + 1))
 
 
+def _row_sum_matrix(n: int) -> np.ndarray:
+    """(p, n) 0/1 matrix: ``packed @ M`` sums the packed entries of each row of the lower-triangular factor."""
+    return (packed_row_index(n)[:, None] == np.arange(n)).astype(np.float64)
+
+
+def _diagonal_matrix(n: int) -> np.ndarray:
+    """(p, n) 0/1 matrix: ``packed @ E`` picks the diagonal entries of the packed lower-triangular factor."""
+    return (np.arange(n * (n + 1) // 2)[:, None] == _diag_positions(n)).astype(np.float64)
+
+
 def _make_logp(n: int, eta: float):
     log_normalizer = lkj_log_normalizer(eta, n)
     lkj_power = 2.0 * eta - 3.0 + n - np.arange(n)
+    # Rows and the diagonal are gathered by products with constant 0/1 matrices: a handful of graph nodes
+    # (and as many in the gradient) where slices, stacks and their gradients' joins and splits were dozens,
+    # which made the compiled logp-and-gradient slower and its first compile longer.
+    row_sum, diagonal_of = _row_sum_matrix(n), _diagonal_matrix(n)
 
     def logp(value, row_scale, variance_shape):
-        # Row norms of the Cholesky factor are the standard deviations (basic slices: compiled C).
-        starts = [i * (i + 1) // 2 for i in range(n)]
-        sd = pt.stack(
-            [pt.sqrt(pt.sum(pt.square(value[..., s : s + i + 1]), axis=-1)) for i, s in enumerate(starts)],
-            axis=-1,
-        )
-        diagonal = pt.stack([value[..., s + i] for i, s in enumerate(starts)], axis=-1)
-        variance_scale = pt.stack([row_scale[..., s + i] for i, s in enumerate(starts)], axis=-1)
+        sd = pt.sqrt(pt.dot(pt.square(value), row_sum))  # row norms of the Cholesky factor
+        diagonal = pt.dot(value, diagonal_of)
+        variance_scale = pt.dot(row_scale, diagonal_of)
         log_sd = pt.log(sd)
         logp_sd = pt.sum(inverse_gamma_sd_logp(sd, variance_shape, variance_scale), axis=-1)
         log_corr_diag = pt.log(diagonal) - log_sd
-        logp_lkj = pt.sum(lkj_power * log_corr_diag, axis=-1)
-        # log |d(corr Cholesky, sd) / d(cov Cholesky)|, as in PyMC's LKJCholeskyCov.
-        log_inv_jac = pt.sum(log_corr_diag - np.arange(n) * log_sd, axis=-1)
-        return logp_lkj + logp_sd + log_inv_jac - log_normalizer
+        # LKJ term plus log |d(corr Cholesky, sd) / d(cov Cholesky)|, as in PyMC's LKJCholeskyCov.
+        logp_lkj = pt.sum((lkj_power + 1.0) * log_corr_diag - np.arange(n) * log_sd, axis=-1)
+        return logp_lkj + logp_sd - log_normalizer
 
     return logp
 
@@ -177,13 +185,11 @@ def lkj_cholesky_cov(
 def unpack_cholesky(packed, n: int):
     """Expand packed lower-triangular factors (..., n(n+1)/2) into (..., n, n) matrices.
 
-    Built from basic slices and joins (compiled C) rather than advanced indexing (Python per call).
+    One product with a constant 0/1 scatter matrix and a reshape: compiled by every back end, with a
+    gradient that is one product too.
     """
-    rows = []
-    for i in range(n):
-        start = i * (i + 1) // 2
-        row = packed[..., start : start + i + 1]
-        if i < n - 1:
-            row = pt.concatenate([row, pt.zeros((*packed.shape[:-1], n - 1 - i))], axis=-1)
-        rows.append(row)
-    return pt.stack(rows, axis=-2)
+    rows, cols = np.tril_indices(n)
+    scatter = np.zeros((n * (n + 1) // 2, n * n))
+    scatter[np.arange(len(rows)), rows * n + cols] = 1.0
+    flat = pt.dot(packed, scatter)
+    return flat.reshape((*packed.shape[:-1], n, n), ndim=packed.ndim + 1)

@@ -10,7 +10,7 @@ import numpy as np
 DEFAULT_VARIANCE_FRACTION = 0.005
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GMMPriors:
     """Hyper-parameters of the Bayesian GMM's priors.
 
@@ -42,6 +42,13 @@ class GMMPriors:
     lkj_eta : float, default 2.0
         Shape of the LKJ prior on correlation matrices (``full`` and ``tied``): ``1`` is uniform over
         correlations, ``2`` mildly favours weaker correlations.
+
+    Notes
+    -----
+    Earlier versions had ``sd_scale``, the scale of a half-normal prior on the standard deviations; it left
+    the posterior improper on data with repeated values and is replaced by ``variance_shape`` and
+    ``variance_scale`` (``variance_scale = sd_scale**2 / 200`` keeps its scale in the new prior's terms).
+    All fields are keyword-only.
     """
 
     weights_concentration: float | np.ndarray = 1.0

@@ -1,19 +1,24 @@
 """The prior of every standard deviation in the models: its square, the variance, is inverse-gamma.
 
-Why not a half-normal: a mixture's likelihood grows without bound as one component shrinks onto a few points
-(points that share a value, as Old Faithful's whole-minute waiting times, or points on a line), and a prior
-whose density stays positive at sd = 0 leaves that spike in the posterior, which is then improper. Chains
-that find it stall there with tiny step sizes (seen on Old Faithful with 5 and 6 components: one chain at
-step size 7e-5 and 1,023 leapfrog steps per draw, R-hat 1.6). The inverse-gamma density vanishes faster
-than any power of sd as sd -> 0, so the posterior is proper. It is the conjugate choice for a normal
-variance (Richardson & Green 1997 for mixtures; R mclust's optional prior, Fraley & Raftery 2007, has these
-inverse-gamma marginals).
+Why not a half-normal: a mixture's likelihood grows without bound as one component's variances shrink onto a
+few points that share a value (Old Faithful's whole-minute waiting times), and a prior whose density stays
+positive at sd = 0 leaves that spike in the posterior, which is then improper. Chains that find it stall
+there with tiny step sizes (seen on Old Faithful with 5 and 6 components: one chain at step size 7e-5 and
+1,023 leapfrog steps per draw, R-hat 1.6). The inverse-gamma density vanishes faster than any power of sd
+as sd -> 0, which removes that spike. It is the conjugate choice for a normal variance (Richardson & Green
+1997 for mixtures; R mclust's optional prior, Fraley & Raftery 2007, has these inverse-gamma marginals).
+
+One path to a singular covariance is left in "full" and "tied" models: standard deviations fixed and a
+correlation going to +-1, along a line on which at least ``2 lkj_eta`` rows lie exactly (4 at the default
+LKJ(2)). The LKJ density falls only like a power of ``1 - r**2`` there; floating point bounds that spike,
+and no fit here has been seen to find it, but the posterior is improper in that case. A prior that vanishes
+as any eigenvalue of Sigma goes to zero (mclust's inverse-Wishart form) would close it.
 
 Its scale sets where the density falls away; the default (:class:`~bayes_gmm.models.GMMPriors`), a
 200th of the data's variance with shape 1/2, is far weaker than mclust's (a quarter of the variance, shape
 3/2, for two components in two dimensions), whose pull widens tight clusters of a few dozen points: 30
-points with sd 0.05 beside 200 with sd 1 (2-D, diag) get a posterior mean sd of 0.22 under mclust's, 0.060
-under the default, 0.053 with a thousandth of the variance and under a half-normal. With shape 1/2 the reciprocal of the
+points with sample sd 0.049 beside 200 with sd 1 (2-D, diag) get a posterior mean sd of 0.22 under
+mclust's, 0.060 under the default, 0.053 with a thousandth of the variance and under a half-normal. With shape 1/2 the reciprocal of the
 standard deviation is half-normal (1 / sd ~ HalfNormal(1 / sqrt(2 scale))).
 
 With ``sd**2 ~ InverseGamma(shape, scale)`` (density ``scale**shape / Gamma(shape) v**(-shape - 1)

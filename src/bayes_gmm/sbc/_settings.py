@@ -52,8 +52,8 @@ class SBCSettings:
     n_samples: int = 50
     replications: int = 200
     priors: GMMPriors = SBC_PRIORS
-    #: The fitting model's prior scale (``prior_error_on``: the means' sd, or the standard deviations' scale,
-    #: i.e. the variances' scale times its square) is the simulating one times this factor.
+    #: The fitting model's prior scale (``prior_error_on``: the means' sd and/or the standard deviations'
+    #: scale, for which the variances' scale is multiplied by its square) is the simulating one times this.
     prior_scale_error: float = 1.0
     prior_error_on: str = "both"
     chains: int = 4
