@@ -277,7 +277,9 @@ def test_sd_prior_is_scipys_inverse_gamma_of_the_variance(shape):
     scale = np.array([0.2, 1.0, 30.0])
     sd = np.array([[0.05, 0.9, 4.0], [1.3, 0.2, 11.0]])
     with pm.Model(coords={"component": range(2), "feature": range(3)}):
-        sigma = inverse_gamma_sd("sigma", shape=shape, scale=scale, dims=("component", "feature"))
+        sigma = inverse_gamma_sd(
+            "sigma", variance_shape=shape, variance_scale=scale, dims=("component", "feature")
+        )
     expected = stats.invgamma(shape, scale=scale).logpdf(sd**2) + np.log(2 * sd)
     np.testing.assert_allclose(pm.logp(sigma, sd).eval(), expected, rtol=1e-12)
     draws = pm.draw(sigma, 4000, random_seed=5)

@@ -30,8 +30,6 @@ from numba.core.errors import NumbaError
 from numba.core.sigutils import normalize_signature
 
 
-#: What makes a cached callback stale besides its source and the functions it calls: this module (its
-#: name, templates and globals) and the libraries that build and compile it.
 def _installed_version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
@@ -39,6 +37,8 @@ def _installed_version(package: str) -> str:
         return "none"
 
 
+#: What makes a cached callback stale besides its source and the functions it calls: this module (its
+#: name, templates and globals) and the libraries that build and compile it.
 _VERSIONS = (
     f"{__name__} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}; numba {numba.__version__}; "
     f"pytensor {pytensor.__version__}; nutpie {_installed_version('nutpie')}"

@@ -109,9 +109,11 @@ def _per_component_sd(covariances: np.ndarray) -> dict[str, np.ndarray]:
     return {"sigma": np.sqrt(np.asarray(covariances)[:, 0, 0])}
 
 
-def _sd(name: str, priors: GMMPriors, variance_scale, **shape):
+def _sd(name: str, priors: GMMPriors, variance_scale, **dims_or_size):
     # One prior for every standard deviation (the spherical models' scale: the mean over features).
-    return inverse_gamma_sd(name, shape=priors.variance_shape, scale=variance_scale, **shape)
+    return inverse_gamma_sd(
+        name, variance_shape=priors.variance_shape, variance_scale=variance_scale, **dims_or_size
+    )
 
 
 def _diag_to_cholesky(sd):

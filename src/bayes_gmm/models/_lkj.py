@@ -16,7 +16,11 @@ import pytensor.tensor as pt
 from pymc.distributions.transforms import CholeskyCovPacked
 from scipy.special import gammaln
 
-from bayes_gmm.models._variance_prior import inverse_gamma_sd_logp, sample_inverse_gamma_sd
+from bayes_gmm.models._variance_prior import (
+    inverse_gamma_sd_logp,
+    inverse_gamma_sd_mode,
+    sample_inverse_gamma_sd,
+)
 
 
 def lkj_log_normalizer(eta: float, n: int) -> float:
@@ -131,7 +135,7 @@ def _make_support_point(n: int):
 
     def support_point(rv, size, row_scale, variance_shape):
         # Identity correlation, each standard deviation at its variance's prior mode.
-        sd = pt.sqrt(row_scale[..., diag] / (variance_shape + 1.0))
+        sd = inverse_gamma_sd_mode(variance_shape, row_scale[..., diag])
         return pt.zeros(rv.shape)[..., diag].set(pt.broadcast_to(sd, (*rv.shape[:-1], n)))
 
     return support_point

@@ -60,21 +60,26 @@ def inverse_gamma_sd_logp(sd, shape, scale):
     )
 
 
+def inverse_gamma_sd_mode(shape, scale):
+    """The standard deviation at the variance's mode, ``sqrt(scale / (shape + 1))`` (a start point)."""
+    return pt.sqrt(scale / (shape + 1.0))
+
+
 def sample_inverse_gamma_sd(rng: np.random.Generator, shape, scale, size=None) -> np.ndarray:
     """Draw standard deviations whose squares are InverseGamma(shape, scale) (1 / variance is Gamma)."""
     return np.sqrt(np.asarray(scale) / rng.gamma(shape, 1.0, size=size))
 
 
-def inverse_gamma_sd(name: str, *, shape, scale, dims=None, size=None):
+def inverse_gamma_sd(name: str, *, variance_shape, variance_scale, dims=None, size=None):
     """Add standard deviations with an inverse-gamma prior on their squares to the current PyMC model.
 
     Parameters
     ----------
     name : str
         Variable name.
-    shape : tensor or float
+    variance_shape : tensor or float
         Inverse-gamma shape of the variances (> 0).
-    scale : tensor or array
+    variance_scale : tensor or array
         Inverse-gamma scale of the variances (> 0), broadcast to the variable's shape.
     dims : str or tuple of str, optional
         Dimension names of the variable (they give its shape).
@@ -92,13 +97,12 @@ def inverse_gamma_sd(name: str, *, shape, scale, dims=None, size=None):
         return pt.sqrt(scale / pm.Gamma.dist(alpha=shape, beta=1.0, size=size))
 
     def support_point(rv, size, shape, scale):
-        # The standard deviation at the variance's mode, scale / (shape + 1).
-        return pt.broadcast_to(pt.sqrt(scale / (shape + 1.0)), rv.shape)
+        return pt.broadcast_to(inverse_gamma_sd_mode(shape, scale), rv.shape)
 
     return pm.CustomDist(
         name,
-        pt.as_tensor(shape).astype("float64"),
-        pt.as_tensor(scale).astype("float64"),
+        pt.as_tensor(variance_shape).astype("float64"),
+        pt.as_tensor(variance_scale).astype("float64"),
         logp=lambda value, shape, scale: inverse_gamma_sd_logp(value, shape, scale),
         dist=dist,
         support_point=support_point,
