@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numba
-from numba.core.caching import FunctionCache, IndexDataCacheFile
+from numba.core.caching import FunctionCache, IndexDataCacheFile, NullCache
 from numba.core.ccallback import CFunc
+from numba.core.errors import NumbaError
 from numba.core.sigutils import normalize_signature
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -119,14 +120,66 @@ def kernel_njit(*, sources: Iterable[str | Path] | None = None, **options):
 
 def kernel_cfunc(signature, *, sources: Iterable[str | Path] | None = None, **options):
     """``numba.cfunc(signature, cache=True, **options)`` with the cache of :func:`kernel_njit`."""
-    stamp = KERNEL_SOURCES_DIGEST if sources is None else sources_digest(sources)
-    signature = normalize_signature(signature)
 
     def decorate(py_func):
-        # What numba.cfunc(cache=True) does, with the stamped cache in place of numba's FunctionCache.
-        callback = CFunc(py_func, signature, locals={}, options=options)
-        callback._cache = _StampedFunctionCache(py_func, stamp=stamp, options=options)
-        callback.compile()
-        return callback
+        return compile_callback(uncompiled_kernel_cfunc(py_func, signature, sources=sources, **options))
 
     return decorate
+
+
+def uncompiled_kernel_cfunc(
+    py_func, signature, *, sources: Iterable[str | Path] | None = None, **options
+) -> CFunc:
+    """What :func:`kernel_cfunc` makes of `py_func`, before it is compiled or loaded from the cache.
+
+    :func:`compile_callback` loads it from the cache or compiles it; :func:`load_cached` only loads it.
+    """
+    stamp = KERNEL_SOURCES_DIGEST if sources is None else sources_digest(sources)
+    # What numba.cfunc(cache=True) does, with the stamped cache in place of numba's FunctionCache.
+    callback = CFunc(py_func, normalize_signature(signature), locals={}, options=options)
+    callback._cache = _StampedFunctionCache(py_func, stamp=stamp, options=options)
+    return callback
+
+
+def compile_callback(callback: CFunc) -> CFunc:
+    """``callback.compile()`` (load from the cache, or compile and save), surviving a cached entry that fails.
+
+    A cache outlives installs and interrupted processes, so an entry may have been written by code that no
+    longer exists, or only in part. Such an entry is dropped and the callback compiled anew (the next
+    process loads the new one); if the cache cannot be used at all, the callback is compiled for this
+    process only. A compile error is raised as it is.
+    """
+    remedies = [lambda: callback._cache.flush(), lambda: setattr(callback, "_cache", NullCache())]
+    while True:
+        try:
+            callback.compile()
+            return callback
+        except NumbaError:  # the code itself does not compile: no cache can help
+            raise
+        except Exception:  # loading the cached entry failed
+            if isinstance(callback._cache, NullCache) or not remedies:
+                raise
+            remedies.pop(0)()
+
+
+class _NotCached(Exception):
+    pass
+
+
+def _refuse_to_compile():
+    raise _NotCached
+
+
+def load_cached(callback: CFunc) -> bool:
+    """Load the compiled code of `callback` from its cache, as ``callback.compile()`` does on a hit.
+
+    Returns False, having compiled nothing, when the cache holds no code for it or none that loads.
+    """
+    callback._compile_uncached = _refuse_to_compile  # what CFunc.compile runs on a cache miss
+    try:
+        callback.compile()
+    except Exception:  # _NotCached, or an entry that fails to load (compile_callback replaces it)
+        return False
+    finally:
+        del callback._compile_uncached
+    return True

@@ -24,10 +24,11 @@ import numba
 import numpy as np
 import pymc as pm
 import pytensor
-from numba.core.caching import NullCache
 from numba.core.ccallback import CFunc
-from numba.core.errors import NumbaError
 from numba.core.sigutils import normalize_signature
+
+from bayes_gmm._numba_cache import compile_callback
+from bayes_gmm.models._fused_entry import kernels_compiled_aside
 
 
 def _installed_version(package: str) -> str:
@@ -139,31 +140,35 @@ def compile_nutpie_model(model: pm.Model, var_names: list[str]):
     initial_point_fn = _wrap_with_lock(
         make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
     )
-    n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _make_functions(
-        model,
-        mode="NUMBA",
-        compute_grad=True,
-        join_expanded=True,
-        pymc_initial_point_fn=initial_point_fn,
-        var_names=var_names,
-    )
-    shared_vars = list(dict.fromkeys([*logp_fn.get_shared(), *expand_fn.get_shared()]))
-    # Fixed keys (nutpie draws random ones): the record layout is part of the cached callbacks' source.
-    shared_var_keys = {var: f"shared_{index}" for index, var in enumerate(shared_vars)}
-    shared_data = {}
-    for var, key in shared_var_keys.items():
-        shared_data[key] = np.array(var.get_value(), order="C", copy=True)
-        shared_data[key].flags.writeable = False
-    user_data = make_user_data(shared_var_keys, shared_data)
+    # The first time, the fused likelihood kernels compile in another process while this one compiles the
+    # model graph that calls them (both are seconds).
+    with kernels_compiled_aside():
+        n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _make_functions(
+            model,
+            mode="NUMBA",
+            compute_grad=True,
+            join_expanded=True,
+            pymc_initial_point_fn=initial_point_fn,
+            var_names=var_names,
+        )
+        shared_vars = list(dict.fromkeys([*logp_fn.get_shared(), *expand_fn.get_shared()]))
+        # Fixed keys (nutpie draws random ones): the record layout is part of the cached callbacks' source.
+        shared_var_keys = {var: f"shared_{index}" for index, var in enumerate(shared_vars)}
+        shared_data = {}
+        for var, key in shared_var_keys.items():
+            shared_data[key] = np.array(var.get_value(), order="C", copy=True)
+            shared_data[key].flags.writeable = False
+        user_data = make_user_data(shared_var_keys, shared_data)
 
-    logp_entry = _entry(
-        _LOGP_SOURCE, "bayes_gmm_logp_entry", _LOGP_SIGNATURE, logp_fn, shared_var_keys, user_data,
-        n_dim=n_dim, n_expanded=n_expanded,
-    )  # fmt: skip
-    expand_entry = _entry(
-        _EXPAND_SOURCE, "bayes_gmm_expand_entry", _EXPAND_SIGNATURE, expand_fn, shared_var_keys, user_data,
-        n_dim=n_dim, n_expanded=n_expanded,
-    )  # fmt: skip
+        logp_entry = _entry(
+            _LOGP_SOURCE, "bayes_gmm_logp_entry", _LOGP_SIGNATURE, logp_fn, shared_var_keys, user_data,
+            n_dim=n_dim, n_expanded=n_expanded,
+        )  # fmt: skip
+        expand_entry = _entry(
+            _EXPAND_SOURCE, "bayes_gmm_expand_entry", _EXPAND_SIGNATURE, expand_fn, shared_var_keys, user_data,
+            n_dim=n_dim, n_expanded=n_expanded,
+        )  # fmt: skip
+
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
     return CompiledPyMCModel(
         _n_dim=n_dim,
@@ -230,23 +235,8 @@ def _entry(template, name, signature, function, shared_var_keys, user_data, *, n
 
 
 def _compiled_callback(python_function, signature, *, cached: bool):
-    """``numba.cfunc(signature, cache=cached)(python_function)``, surviving a cached entry that fails to load.
-
-    PyTensor's cache outlives installs, so an entry may have been written by code that no longer exists.
-    Such an entry is dropped and compiled anew (the next process loads the new one); if the cache cannot
-    be used at all, the callback is compiled for this process only. A compile error is raised as it is.
-    """
+    """``numba.cfunc(signature, cache=cached)(python_function)``, surviving a cached entry that fails to load."""
     callback = CFunc(python_function, normalize_signature(signature), locals={}, options={})
     if cached:
         callback.enable_caching()
-    remedies = [lambda: callback._cache.flush(), lambda: setattr(callback, "_cache", NullCache())]
-    while True:
-        try:
-            callback.compile()
-            return callback
-        except NumbaError:  # the code itself does not compile: no cache can help
-            raise
-        except Exception:  # loading the cached entry failed
-            if not cached or not remedies:
-                raise
-            remedies.pop(0)()
+    return compile_callback(callback)

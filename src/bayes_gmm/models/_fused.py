@@ -327,7 +327,7 @@ _SOURCE_VERSION = int(KERNEL_SOURCES_DIGEST[:8], 16)
 
 
 # In numba mode the Ops call the kernels through C entry points (bayes_gmm.models._fused_entry), so that
-# compiling a model graph does not compile the kernels into it again; entry_point registers each.
+# compiling a model graph does not compile the kernels into it again; entry_point puts each in place.
 
 
 @register_funcify_default_op_cache_key(MixtureLogp)

@@ -3,10 +3,11 @@
 When numba compiles a function that calls another jitted function, it compiles the callee into the caller
 again, even when the callee sits in numba's on-disk cache: a model graph that called the fused kernels
 directly paid about 3 s per process (and per fit) to recompile them inside nutpie's entry point. Here each
-kernel is compiled once into a C function (``numba.cfunc``, cached on disk) whose address is registered
-with LLVM under a fixed symbol name; the graph calls that symbol as an external function. The caller then
-compiles in a fraction of a second, and its own cached code stays valid across processes because it refers
-to the symbol by name, not by address.
+kernel is compiled once into a C function (``numba.cfunc``, cached on disk), and the graph calls it through
+a cell that holds its address, registered with LLVM under a fixed symbol name. The caller then compiles in a
+fraction of a second, its own cached code stays valid across processes (it names the cell, not an
+address), and it can be compiled before the kernel exists: the first fit after an install compiles the two
+side by side (:func:`kernels_compiled_aside`).
 
 The C functions also check the parameters first: a non-positive or non-finite scale, or a non-finite
 weight or mean, gives a log-likelihood of -inf (and NaN gradients), which a sampler rejects as it rejects
@@ -15,15 +16,23 @@ any other impossible point, instead of an exception that could not leave a C fun
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
+import numba
 import numpy as np
-from llvmlite import binding
+from llvmlite import binding, ir
 from numba import carray, types
+from numba.core.ccallback import CFunc
 from numba.core.extending import intrinsic
 
-from bayes_gmm._numba_cache import kernel_cfunc, kernel_njit
+from bayes_gmm._numba_cache import compile_callback, kernel_njit, load_cached, uncompiled_kernel_cfunc
 from bayes_gmm.models._fused import (
     cholesky_mixture_logp,
     cholesky_mixture_logp_and_grad,
@@ -161,12 +170,60 @@ def _diagonal_logp_and_grad_c(x, n, d, weights, k, means, sd, j, g, n_g, out, ou
         gw[:], gm[:], gs[:] = np.nan, np.nan, np.nan
 
 
-_cholesky_logp = types.ExternalFunction("bayes_gmm_cholesky_logp", _LOGP_SIGNATURE)
-_diagonal_logp = types.ExternalFunction("bayes_gmm_diagonal_logp", _LOGP_SIGNATURE)
-_cholesky_grad = types.ExternalFunction("bayes_gmm_cholesky_logp_grad", _GRAD_SIGNATURE)
-_diagonal_grad = types.ExternalFunction("bayes_gmm_diagonal_logp_grad", _GRAD_SIGNATURE)
-_cholesky_logp_and_grad = types.ExternalFunction("bayes_gmm_cholesky_logp_and_grad", _LOGP_AND_GRAD_SIGNATURE)
-_diagonal_logp_and_grad = types.ExternalFunction("bayes_gmm_diagonal_logp_and_grad", _LOGP_AND_GRAD_SIGNATURE)
+class _KernelAddress:
+    """A 64-bit cell, registered with LLVM under `symbol`, for the address of one compiled C function.
+
+    Code calls the function through the cell (:meth:`call`), so it can be compiled, or loaded from a cache,
+    before the function itself exists; the call does nothing while the cell is 0, leaving the caller's
+    outputs as it filled them (-inf, NaN).
+    """
+
+    def __init__(self, symbol: str, signature):
+        self.symbol, self.signature = symbol, signature
+        self.cell = ctypes.c_uint64(0)
+        binding.add_symbol(symbol, ctypes.addressof(self.cell))
+        self.call = self._intrinsic()
+
+    def _intrinsic(self):
+        symbol, formal = self.symbol, self.signature.args
+
+        def codegen(context, builder, sig, args):
+            (arguments_type,), (arguments,) = sig.args, args
+            values = [
+                context.cast(builder, builder.extract_value(arguments, i), actual, wanted)
+                for i, (actual, wanted) in enumerate(zip(arguments_type, formal, strict=True))
+            ]
+            module = builder.module
+            cell = module.globals.get(symbol) or ir.GlobalVariable(module, ir.IntType(64), symbol)
+            address = builder.load(cell)
+            function = ir.FunctionType(ir.VoidType(), [context.get_value_type(arg) for arg in formal])
+            with builder.if_then(builder.icmp_unsigned("!=", address, address.type(0)), likely=True):
+                builder.call(builder.inttoptr(address, function.as_pointer()), values)
+            return context.get_dummy_value()
+
+        @intrinsic
+        def call(typingctx, arguments):
+            """Call the C function with the tuple `arguments`."""
+            if isinstance(arguments, types.BaseTuple) and len(arguments) == len(formal):
+                return types.void(arguments), codegen
+            return None
+
+        return call
+
+
+_SIGNATURES = {"logp": _LOGP_SIGNATURE, "grad": _GRAD_SIGNATURE, "logp_and_grad": _LOGP_AND_GRAD_SIGNATURE}
+#: (structure, kind) -> where the entry finds the C function. The symbols are registered once, at import.
+_ADDRESSES = {
+    (structure, kind): _KernelAddress(f"bayes_gmm_{structure}_{kind}_address", signature)
+    for structure in ("cholesky", "diagonal")
+    for kind, signature in _SIGNATURES.items()
+}
+_cholesky_logp = _ADDRESSES["cholesky", "logp"].call
+_diagonal_logp = _ADDRESSES["diagonal", "logp"].call
+_cholesky_grad = _ADDRESSES["cholesky", "grad"].call
+_diagonal_grad = _ADDRESSES["diagonal", "grad"].call
+_cholesky_logp_and_grad = _ADDRESSES["cholesky", "logp_and_grad"].call
+_diagonal_logp_and_grad = _ADDRESSES["diagonal", "logp_and_grad"].call
 
 
 @intrinsic
@@ -196,8 +253,8 @@ def _unset_gradients(weights, means, scale):
     return np.full(weights.shape, np.nan), np.full(means.shape, np.nan), np.full(scale.shape, np.nan)
 
 
-# The entries below call their C function by symbol: reach them through entry_point, which registers the
-# symbol first (calling one whose symbol is not registered crashes the process).
+# The entries below call their C function through its address: reach them through entry_point, which puts
+# the C function in place (a call before that returns -inf and NaN).
 
 
 @kernel_njit()
@@ -208,7 +265,7 @@ def _cholesky_mixture_logp_entry(x, weights, means, chol):
     n, d = x.shape
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
-    _cholesky_logp(p(x), n, d, p(weights), k, p(means), p(chol), j, p(out))
+    _cholesky_logp((p(x), n, d, p(weights), k, p(means), p(chol), j, p(out)))
     return out
 
 
@@ -220,7 +277,7 @@ def _diagonal_mixture_logp_entry(x, weights, means, sd):
     n, d = x.shape
     k = weights.shape[0]
     p = _data_pointer
-    _diagonal_logp(p(x), n, d, p(weights), k, p(means), p(sd), k, p(out))
+    _diagonal_logp((p(x), n, d, p(weights), k, p(means), p(sd), k, p(out)))
     return out
 
 
@@ -234,7 +291,7 @@ def _cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
     _cholesky_grad(
-        p(x), n, d, p(weights), k, p(means), p(chol), j, p(g), g.shape[0], p(grad_w), p(grad_m), p(grad_c)
+        (p(x), n, d, p(weights), k, p(means), p(chol), j, p(g), g.shape[0], p(grad_w), p(grad_m), p(grad_c))
     )
     return grad_w, grad_m, grad_c
 
@@ -249,7 +306,7 @@ def _diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
     k = weights.shape[0]
     p = _data_pointer
     _diagonal_grad(
-        p(x), n, d, p(weights), k, p(means), p(sd), k, p(g), g.shape[0], p(grad_w), p(grad_m), p(grad_s)
+        (p(x), n, d, p(weights), k, p(means), p(sd), k, p(g), g.shape[0], p(grad_w), p(grad_m), p(grad_s))
     )
     return grad_w, grad_m, grad_s
 
@@ -265,20 +322,22 @@ def _cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
     k, j = weights.shape[0], chol.shape[0]
     p = _data_pointer
     _cholesky_logp_and_grad(
-        p(x),
-        n,
-        d,
-        p(weights),
-        k,
-        p(means),
-        p(chol),
-        j,
-        p(g),
-        g.shape[0],
-        p(out),
-        p(grad_w),
-        p(grad_m),
-        p(grad_c),
+        (
+            p(x),
+            n,
+            d,
+            p(weights),
+            k,
+            p(means),
+            p(chol),
+            j,
+            p(g),
+            g.shape[0],
+            p(out),
+            p(grad_w),
+            p(grad_m),
+            p(grad_c),
+        )
     )
     return out, grad_w, grad_m, grad_c
 
@@ -294,20 +353,22 @@ def _diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
     k = weights.shape[0]
     p = _data_pointer
     _diagonal_logp_and_grad(
-        p(x),
-        n,
-        d,
-        p(weights),
-        k,
-        p(means),
-        p(sd),
-        k,
-        p(g),
-        g.shape[0],
-        p(out),
-        p(grad_w),
-        p(grad_m),
-        p(grad_s),
+        (
+            p(x),
+            n,
+            d,
+            p(weights),
+            k,
+            p(means),
+            p(sd),
+            k,
+            p(g),
+            g.shape[0],
+            p(out),
+            p(grad_w),
+            p(grad_m),
+            p(grad_s),
+        )
     )
     return out, grad_w, grad_m, grad_s
 
@@ -315,34 +376,27 @@ def _diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
 #: The kinds of entry point, in the order of the Ops: pointwise log-likelihood, its gradient, both in one pass.
 KINDS = ("logp", "grad", "logp_and_grad")
 
-#: (structure, kind) -> (the C function's Python body, the external function (symbol, signature) the entry
-#: calls, the entry)
+#: (structure, kind) -> (the C function's Python body, the entry)
 _ENTRIES = {
-    ("cholesky", "logp"): (_cholesky_logp_c, _cholesky_logp, _cholesky_mixture_logp_entry),
-    ("cholesky", "grad"): (_cholesky_grad_c, _cholesky_grad, _cholesky_mixture_logp_grad_entry),
-    ("cholesky", "logp_and_grad"): (
-        _cholesky_logp_and_grad_c,
-        _cholesky_logp_and_grad,
-        _cholesky_mixture_logp_and_grad_entry,
-    ),
-    ("diagonal", "logp"): (_diagonal_logp_c, _diagonal_logp, _diagonal_mixture_logp_entry),
-    ("diagonal", "grad"): (_diagonal_grad_c, _diagonal_grad, _diagonal_mixture_logp_grad_entry),
-    ("diagonal", "logp_and_grad"): (
-        _diagonal_logp_and_grad_c,
-        _diagonal_logp_and_grad,
-        _diagonal_mixture_logp_and_grad_entry,
-    ),
+    ("cholesky", "logp"): (_cholesky_logp_c, _cholesky_mixture_logp_entry),
+    ("cholesky", "grad"): (_cholesky_grad_c, _cholesky_mixture_logp_grad_entry),
+    ("cholesky", "logp_and_grad"): (_cholesky_logp_and_grad_c, _cholesky_mixture_logp_and_grad_entry),
+    ("diagonal", "logp"): (_diagonal_logp_c, _diagonal_mixture_logp_entry),
+    ("diagonal", "grad"): (_diagonal_grad_c, _diagonal_mixture_logp_grad_entry),
+    ("diagonal", "logp_and_grad"): (_diagonal_logp_and_grad_c, _diagonal_mixture_logp_and_grad_entry),
 }
-_REGISTERED: dict[str, object] = {}  # symbol -> its compiled C function, kept alive while registered
-_REGISTERING = threading.Lock()
+_IN_PLACE: dict[tuple[str, str], CFunc] = {}  # the compiled C functions whose addresses are in their cells
+_PLACING = threading.Lock()
+_COMPILING_ASIDE = threading.local()  # .processes: (structure, kind) -> process, inside compiled_aside()
 
 
 def entry_point(structure: str, kind: str):
-    """The numba entry of one fused kernel, its C function compiled (or loaded from cache) and registered.
+    """The numba entry of one fused kernel, its C function compiled (or loaded from cache) and in place.
 
     Only the C functions a model uses are compiled: each costs several seconds the first time (a full
-    compile of the kernels it wraps), a fraction of a second from the cache afterwards. The symbol must be
-    registered before the entry, or any code calling it, is compiled or loaded from a cache.
+    compile of the kernels it wraps), a fraction of a second from the cache afterwards. Inside
+    :func:`kernels_compiled_aside` a C function that is not in the cache is compiled by another process,
+    and put in place as the block ends.
 
     Parameters
     ----------
@@ -351,10 +405,89 @@ def entry_point(structure: str, kind: str):
     kind : {"logp", "grad", "logp_and_grad"}
         Which of the three kernels.
     """
-    c_body, external, entry = _ENTRIES[structure, kind]
-    with _REGISTERING:
-        if external.symbol not in _REGISTERED:
-            callback = kernel_cfunc(external.sig)(c_body)
-            binding.add_symbol(external.symbol, callback.address)
-            _REGISTERED[external.symbol] = callback
-    return entry
+    key = (structure, kind)
+    processes = getattr(_COMPILING_ASIDE, "processes", None)
+    if processes is None:
+        _put_in_place(key)
+    elif key not in processes and not _put_in_place(key, cached_only=True):
+        # One process at a time: processes that save different versions of one function to numba's cache
+        # at once can swap their code files. A second kernel is compiled here, after the first.
+        running = any(process is not None for process in processes.values())
+        processes[key] = None if running else _compile_in_another_process(key)
+    return _ENTRIES[key][1]
+
+
+def _put_in_place(key, *, cached_only: bool = False) -> bool:
+    """Compile or load the C function of `key` and store its address; False if `cached_only` and not cached."""
+    with _PLACING:
+        if key not in _IN_PLACE:
+            callback = uncompiled_kernel_cfunc(_ENTRIES[key][0], _SIGNATURES[key[1]])
+            if cached_only and not load_cached(callback):
+                return False
+            if not cached_only:
+                compile_callback(callback)
+            _IN_PLACE[key] = callback  # kept alive: the cell holds its address
+            _ADDRESSES[key].cell.value = callback.address
+    return True
+
+
+@contextlib.contextmanager
+def kernels_compiled_aside():
+    """Compile the fused kernels that code compiled in the block needs in another process, meanwhile.
+
+    A model graph calls the kernels through their addresses, so it can be compiled before they exist. Inside
+    the block :func:`entry_point` starts a process (when this machine has a CPU to spare) that compiles a
+    kernel missing from the cache into it; the block's end waits for that process and loads the kernel from
+    the cache, or compiles it here if the process failed. The first fit after an install so compiles its
+    kernel (about 9 s) and its model graph (about 25 s) side by side. Code compiled in the block must not be
+    called before the block ends (it would return -inf and NaN).
+    """
+    if getattr(_COMPILING_ASIDE, "processes", None) is not None:  # nested: the outer block finishes the work
+        yield
+        return
+    processes = _COMPILING_ASIDE.processes = {}
+    try:
+        yield
+    finally:
+        # On an error or an interrupt the process is left to finish (seconds): a process killed while it
+        # writes numba's cache can leave an entry that fails to load.
+        _COMPILING_ASIDE.processes = None
+    for process in processes.values():
+        if process is not None:
+            try:
+                process.wait(timeout=_ASIDE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:  # stuck: the kernel is compiled here instead
+                process.kill()
+                process.wait()
+    for key in processes:
+        _put_in_place(key)
+
+
+#: How long the end of kernels_compiled_aside waits for its process before compiling the kernel itself.
+_ASIDE_TIMEOUT_S = 600
+
+
+def _compile_in_another_process(key) -> subprocess.Popen | None:
+    """A Python process that compiles the C function of `key` into numba's cache; None without a spare CPU."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2:
+        return None
+    environment = dict(os.environ)
+    # The same package and the same numba cache as this process, wherever they came from.
+    package_parent = str(Path(__file__).resolve().parents[2])
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
+    if numba.config.CACHE_DIR:
+        environment["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
+    structure, kind = key
+    code = f"from {__name__} import _put_in_place; _put_in_place(({structure!r}, {kind!r}))"
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal interrupts this process, not that one
+        )
+    except OSError:  # no process to be had: the block's end compiles the kernel here
+        return None
