@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -185,7 +187,7 @@ class _KernelAddress:
         self.call = self._intrinsic()
 
     def _intrinsic(self):
-        symbol, formal = self.symbol, self.signature.args
+        symbol, formal, returns = self.symbol, self.signature.args, self.signature.return_type
 
         def codegen(context, builder, sig, args):
             (arguments_type,), (arguments,) = sig.args, args
@@ -196,7 +198,10 @@ class _KernelAddress:
             module = builder.module
             cell = module.globals.get(symbol) or ir.GlobalVariable(module, ir.IntType(64), symbol)
             address = builder.load(cell)
-            function = ir.FunctionType(ir.VoidType(), [context.get_value_type(arg) for arg in formal])
+            # The types numba gives the C function (a void one returns a null i8*, ignored here).
+            function = ir.FunctionType(
+                context.get_value_type(returns), [context.get_value_type(arg) for arg in formal]
+            )
             with builder.if_then(builder.icmp_unsigned("!=", address, address.type(0)), likely=True):
                 builder.call(builder.inttoptr(address, function.as_pointer()), values)
             return context.get_dummy_value()
@@ -254,7 +259,8 @@ def _unset_gradients(weights, means, scale):
 
 
 # The entries below call their C function through its address: reach them through entry_point, which puts
-# the C function in place (a call before that returns -inf and NaN).
+# the C function in place (inside kernels_compiled_aside, as the block ends). Before that a call returns
+# -inf and NaN.
 
 
 @kernel_njit()
@@ -387,16 +393,23 @@ _ENTRIES = {
 }
 _IN_PLACE: dict[tuple[str, str], CFunc] = {}  # the compiled C functions whose addresses are in their cells
 _PLACING = threading.Lock()
-_COMPILING_ASIDE = threading.local()  # .processes: (structure, kind) -> process, inside compiled_aside()
+#: Inside kernels_compiled_aside (per thread): the kernels that code compiled in the block calls.
+_COMPILING_ASIDE = threading.local()
+#: The process compiling a kernel into numba's cache, if one was started; at most one at a time.
+_OTHER_PROCESS: subprocess.Popen | None = None
+_OTHER_PROCESS_LOCK = threading.Lock()
+#: How long this process waits for the other one before compiling the kernel itself (a compile takes ~10 s).
+_OTHER_PROCESS_TIMEOUT_S = 120
+_log = logging.getLogger(__name__)
 
 
 def entry_point(structure: str, kind: str):
-    """The numba entry of one fused kernel, its C function compiled (or loaded from cache) and in place.
+    """The numba entry of one fused kernel, with its C function compiled (or loaded from cache) and in place.
 
     Only the C functions a model uses are compiled: each costs several seconds the first time (a full
     compile of the kernels it wraps), a fraction of a second from the cache afterwards. Inside
-    :func:`kernels_compiled_aside` a C function that is not in the cache is compiled by another process,
-    and put in place as the block ends.
+    :func:`kernels_compiled_aside`, a C function that is not in the cache is left to another process and put
+    in place as the block ends.
 
     Parameters
     ----------
@@ -406,14 +419,13 @@ def entry_point(structure: str, kind: str):
         Which of the three kernels.
     """
     key = (structure, kind)
-    processes = getattr(_COMPILING_ASIDE, "processes", None)
-    if processes is None:
+    requested = getattr(_COMPILING_ASIDE, "requested", None)
+    if requested is None:
         _put_in_place(key)
-    elif key not in processes and not _put_in_place(key, cached_only=True):
-        # One process at a time: processes that save different versions of one function to numba's cache
-        # at once can swap their code files. A second kernel is compiled here, after the first.
-        running = any(process is not None for process in processes.values())
-        processes[key] = None if running else _compile_in_another_process(key)
+    elif key not in requested:
+        requested.add(key)
+        if not _put_in_place(key, cached_only=True):
+            _start_other_process(key)
     return _ENTRIES[key][1]
 
 
@@ -425,6 +437,9 @@ def _put_in_place(key, *, cached_only: bool = False) -> bool:
             if cached_only and not load_cached(callback):
                 return False
             if not cached_only:
+                # Two processes that save different versions of one function to numba's cache at once can
+                # swap their code files: the other process, if any, finishes first.
+                _wait_for_other_process()
                 compile_callback(callback)
             _IN_PLACE[key] = callback  # kept alive: the cell holds its address
             _ADDRESSES[key].cell.value = callback.address
@@ -433,61 +448,95 @@ def _put_in_place(key, *, cached_only: bool = False) -> bool:
 
 @contextlib.contextmanager
 def kernels_compiled_aside():
-    """Compile the fused kernels that code compiled in the block needs in another process, meanwhile.
+    """Compile the fused kernels that code compiled in the block calls in another process, meanwhile.
 
     A model graph calls the kernels through their addresses, so it can be compiled before they exist. Inside
-    the block :func:`entry_point` starts a process (when this machine has a CPU to spare) that compiles a
-    kernel missing from the cache into it; the block's end waits for that process and loads the kernel from
-    the cache, or compiles it here if the process failed. The first fit after an install so compiles its
-    kernel (about 9 s) and its model graph (about 25 s) side by side. Code compiled in the block must not be
-    called before the block ends (it would return -inf and NaN).
+    the block, :func:`entry_point` starts a process (when this machine has a CPU to spare and none is
+    running) that compiles a kernel missing from the cache into it. The block's end waits for that process
+    and loads the kernel from the cache, or compiles it here if the process failed. The first fit after an
+    install so compiles its kernel and its model graph side by side. Code compiled in the block must not be
+    called before the (outermost) block ends: it would return -inf and NaN.
     """
-    if getattr(_COMPILING_ASIDE, "processes", None) is not None:  # nested: the outer block finishes the work
+    if getattr(_COMPILING_ASIDE, "requested", None) is not None:  # nested: the outer block finishes the work
         yield
         return
-    processes = _COMPILING_ASIDE.processes = {}
+    requested = _COMPILING_ASIDE.requested = set()
     try:
         yield
     finally:
-        # On an error or an interrupt the process is left to finish (seconds): a process killed while it
-        # writes numba's cache can leave an entry that fails to load.
-        _COMPILING_ASIDE.processes = None
-    for process in processes.values():
-        if process is not None:
-            try:
-                process.wait(timeout=_ASIDE_TIMEOUT_S)
-            except subprocess.TimeoutExpired:  # stuck: the kernel is compiled here instead
-                process.kill()
-                process.wait()
-    for key in processes:
+        # On an error or an interrupt the other process is left to finish (seconds): one killed while it
+        # writes numba's cache can leave an entry that fails to load. The next compile waits for it.
+        _COMPILING_ASIDE.requested = None
+    _wait_for_other_process()
+    for key in sorted(requested):
         _put_in_place(key)
 
 
-#: How long the end of kernels_compiled_aside waits for its process before compiling the kernel itself.
-_ASIDE_TIMEOUT_S = 600
+def _start_other_process(key) -> None:
+    """Start a Python process that compiles the C function of `key` into numba's cache, if it can help."""
+    global _OTHER_PROCESS
+    with _OTHER_PROCESS_LOCK:
+        if _OTHER_PROCESS is not None and _OTHER_PROCESS.poll() is None:
+            return  # one at a time: this kernel is compiled here as the block ends
+        command = _python_command(key)
+        if command is None:
+            return
+        try:
+            _OTHER_PROCESS = subprocess.Popen(
+                command,
+                env=_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                # A Ctrl-C in the terminal interrupts this process, not that one (see kernels_compiled_aside).
+                **(
+                    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+                    if os.name == "nt"
+                    else {"start_new_session": True}
+                ),
+            )
+        except (OSError, ValueError, TypeError) as error:  # no process to be had: compiled here instead
+            _log.debug("compiling %s in another process failed to start: %s", key, error)
 
 
-def _compile_in_another_process(key) -> subprocess.Popen | None:
-    """A Python process that compiles the C function of `key` into numba's cache; None without a spare CPU."""
+def _python_command(key) -> list[str] | None:
+    """The command that compiles `key` in a new Python process; None if there is no spare CPU or no Python."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cpus < 2:
+    executable = sys.executable or ""
+    # A frozen application's or an embedding host's executable is not a Python interpreter.
+    if (
+        cpus < 2
+        or getattr(sys, "frozen", False)
+        or not re.match(r"(python|pypy)", Path(executable).name.lower())
+    ):
         return None
+    # The same package as this process, wherever it came from.
+    path = [os.fspath(entry) for entry in sys.path if isinstance(entry, str | os.PathLike)]
+    code = f"import sys; sys.path[:] = {path!r}; from {__name__} import _put_in_place; _put_in_place({key!r})"
+    return [executable, "-c", code]
+
+
+def _environment() -> dict[str, str]:
     environment = dict(os.environ)
-    # The same package and the same numba cache as this process, wherever they came from.
-    package_parent = str(Path(__file__).resolve().parents[2])
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
-    if numba.config.CACHE_DIR:
+    if numba.config.CACHE_DIR:  # the same numba cache as this process, however it was chosen
         environment["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
-    structure, kind = key
-    code = f"from {__name__} import _put_in_place; _put_in_place(({structure!r}, {kind!r}))"
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C in the terminal interrupts this process, not that one
-        )
-    except OSError:  # no process to be had: the block's end compiles the kernel here
-        return None
+    return environment
+
+
+def _wait_for_other_process() -> None:
+    """Wait for the other process, if one was started; stop it if it is stuck."""
+    global _OTHER_PROCESS
+    with _OTHER_PROCESS_LOCK:
+        process = _OTHER_PROCESS
+        if process is None:
+            return
+        try:
+            process.wait(timeout=_OTHER_PROCESS_TIMEOUT_S)
+        except (
+            subprocess.TimeoutExpired
+        ):  # a damaged cache entry this may leave is replaced (compile_callback)
+            process.kill()
+            process.wait()
+        _OTHER_PROCESS = None
+    if process.returncode != 0:
+        _log.debug("compiling a kernel in another process failed (exit status %s)", process.returncode)
