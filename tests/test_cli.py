@@ -482,6 +482,39 @@ def test_interrupt_swallowed_by_a_library_still_stops_the_run(tmp_path, monkeypa
     assert signal.getsignal(signal.SIGINT) is handler_before  # the command's own handler is removed
 
 
+def test_ctrl_c_inside_a_finalizer_is_neither_printed_nor_lost(monkeypatch):
+    """Python prints "Exception ignored in ..." with a traceback for an exception raised in __del__."""
+    from types import SimpleNamespace
+
+    from bayes_gmm._cli_output import Interrupt
+
+    printed, timers = [], []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+
+    class RecordedTimer:
+        def __init__(self, delay, function):
+            timers.append(function)
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(threading, "Timer", RecordedTimer)
+    in_del = SimpleNamespace(exc_value=KeyboardInterrupt())
+    other_error = SimpleNamespace(exc_value=RuntimeError("an LLVM object half torn down"))
+    with Interrupt() as interrupt:
+        sys.unraisablehook(other_error)  # before any Ctrl-C, reported as Python would
+        assert printed == [other_error]
+        sys.unraisablehook(in_del)  # not printed; the main thread is interrupted again a moment later
+        assert printed == [other_error] and len(timers) == 1
+        interrupt.interrupted = True
+        sys.unraisablehook(other_error)  # after Ctrl-C: part of the interrupt, not printed
+        assert printed == [other_error]
+        monkeypatch.setattr(os, "getpid", lambda: -1)  # a forked sampler worker: quiet, its parent stops it
+        sys.unraisablehook(in_del)
+        assert printed == [other_error] and len(timers) == 1
+    assert sys.unraisablehook == printed.append  # the previous hook is back
+
+
 def interrupt_during_sampling(out: Path, extra: list[str], started: str, delay: float, timeout: float):
     """Run `bayes-gmm fit --demo` as a real process and press Ctrl-C `delay` s after a stderr line containing
     `started`: SIGINT to its whole process group, as a terminal does (sampler workers included). Returns
@@ -526,7 +559,7 @@ def check_interrupted_run(tmp_path, extra, started, delay, timeout):
     assert (
         stderr.strip().splitlines()[-1] == f"bayes-gmm: interrupted: nothing was written; {out} is as it was"
     )
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr, stderr
     assert snapshot(out) == before  # no new files, the earlier results untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     return seconds

@@ -43,9 +43,11 @@ class Interrupt:
         self.deferred = False
         self._previous = None
         self._previous_unraisable = None
+        self._pid = os.getpid()
 
     def __enter__(self):
         self.interrupted = self.deferred = False
+        self._pid = os.getpid()
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
@@ -66,9 +68,15 @@ class Interrupt:
     def _unraisable(self, unraisable) -> None:
         # A KeyboardInterrupt raised inside __del__ or a C callback (numba's cache writer, say) cannot
         # propagate: Python would print "Exception ignored in ..." with a traceback and drop the interrupt.
-        # Keep quiet and interrupt again a moment later, in ordinary code.
+        # Keep quiet and interrupt again a moment later, in ordinary code (in the process that installed
+        # the handler: a sampler's forked worker inherits this hook, and its parent stops it).
         if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            threading.Timer(0.05, _thread.interrupt_main).start()
+            if os.getpid() == self._pid:
+                threading.Timer(0.05, _thread.interrupt_main).start()
+            return
+        if self.interrupted:
+            # Once Ctrl-C was pressed, what a finalizer raises while the process unwinds (an LLVM object
+            # half torn down, say) follows from the interrupt: the command reports the interrupt itself.
             return
         self._previous_unraisable(unraisable)
 
