@@ -493,10 +493,14 @@ def test_ctrl_c_inside_a_finalizer_is_neither_printed_nor_lost(monkeypatch):
 
     class RecordedTimer:
         def __init__(self, delay, function):
-            timers.append(function)
+            self.cancelled = False
+            timers.append(self)
 
         def start(self):
             pass
+
+        def cancel(self):
+            self.cancelled = True
 
     monkeypatch.setattr(threading, "Timer", RecordedTimer)
     in_del = SimpleNamespace(exc_value=KeyboardInterrupt())
@@ -513,6 +517,38 @@ def test_ctrl_c_inside_a_finalizer_is_neither_printed_nor_lost(monkeypatch):
         sys.unraisablehook(in_del)
         assert printed == [other_error] and len(timers) == 1
     assert sys.unraisablehook == printed.append  # the previous hook is back
+    assert timers[0].cancelled  # no re-interrupt once the command is over
+
+
+FRAGILE_RUN = """
+import os, signal, sys, time
+from bayes_gmm import cli
+
+class Fragile:
+    def __del__(self):
+        raise RuntimeError("an LLVM object half torn down")
+
+def fit(args):
+    fragile = Fragile()  # freed only when the interrupted frame is
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(30)
+
+cli._cmd_fit = fit
+sys.exit(cli.main(["fit", "--demo", "--out", sys.argv[1]]))
+"""
+
+
+def test_finalizers_of_an_interrupted_run_print_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", FRAGILE_RUN, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == cli.EXIT_INTERRUPTED, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"bayes-gmm: interrupted: nothing was written; {tmp_path / 'out'} is as it was"
+    ]
 
 
 def interrupt_during_sampling(out: Path, extra: list[str], started: str, delay: float, timeout: float):

@@ -140,3 +140,42 @@ def test_no_other_process_without_a_spare_cpu_or_a_python_to_run(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert _fused_entry._python_command(key) is None
+
+
+FORK_WHILE_LOCKED = """
+import os, threading, time
+from bayes_gmm.models import _fused_entry as fe
+
+fe.entry_point("diagonal", "logp")  # in place, loaded or compiled once
+held, release = threading.Event(), threading.Event()
+
+
+def hold_the_lock():
+    with fe._PLACING:
+        held.set()
+        release.wait()
+
+
+threading.Thread(target=hold_the_lock, daemon=True).start()
+held.wait()
+fe._OTHER_PROCESS = "the parent's process"
+pid = os.fork()
+if pid == 0:  # the child: the lock another thread held is free, the parent's process is not its own
+    fe.entry_point("diagonal", "grad")
+    os._exit(0 if fe._OTHER_PROCESS is None else 1)
+release.set()
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_does_not_inherit_a_held_lock_or_the_parents_process():
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_LOCKED],
+        capture_output=True,
+        text=True,
+        timeout=300,  # a child blocked on the inherited lock would never finish
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0"

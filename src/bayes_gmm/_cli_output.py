@@ -43,7 +43,7 @@ class Interrupt:
         self.deferred = False
         self._previous = None
         self._previous_unraisable = None
-        self._pid = os.getpid()
+        self._timers: list[threading.Timer] = []
 
     def __enter__(self):
         self.interrupted = self.deferred = False
@@ -58,6 +58,9 @@ class Interrupt:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
         sys.unraisablehook = self._previous_unraisable
+        for timer in self._timers:  # a re-interrupt after this would meet no handler of ours
+            timer.cancel()
+        self._timers.clear()
 
     def _handle(self, signum, frame):
         self.interrupted = True
@@ -72,7 +75,9 @@ class Interrupt:
         # the handler: a sampler's forked worker inherits this hook, and its parent stops it).
         if isinstance(unraisable.exc_value, KeyboardInterrupt):
             if os.getpid() == self._pid:
-                threading.Timer(0.05, _thread.interrupt_main).start()
+                timer = threading.Timer(0.05, _thread.interrupt_main)
+                self._timers.append(timer)
+                timer.start()
             return
         if self.interrupted:
             # Once Ctrl-C was pressed, what a finalizer raises while the process unwinds (an LLVM object

@@ -396,8 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        with INTERRUPT, warnings.catch_warnings():
+    # The handlers sit inside INTERRUPT: freeing an interrupted run's frames runs finalizers, and what they
+    # raise must still meet its hook (see Interrupt).
+    with INTERRUPT, warnings.catch_warnings():
+        try:
             # Warnings meant for users are shown as one line each; library-internal noise (deprecations,
             # floating-point notices from diagnostics of fixed parameters) is not.
             for category in (DeprecationWarning, FutureWarning, RuntimeWarning):
@@ -405,15 +407,15 @@ def main(argv=None) -> int:
             warnings.simplefilter("always", ConvergenceWarning)
             warnings.showwarning = _show_warning
             return args.handler(args)
-    except KeyboardInterrupt:
-        return _interrupted(args)
-    except Exception as exc:  # one line for the user, whatever went wrong; never a traceback
-        if INTERRUPT.interrupted:  # e.g. a half-filled trace after Ctrl-C failed a later check
+        except KeyboardInterrupt:
             return _interrupted(args)
-        if os.environ.get(TRACEBACK_ENV):
-            traceback.print_exc()
-        print(f"bayes-gmm: {_error_line(exc)}", file=sys.stderr)
-        return 2
+        except Exception as exc:  # one line for the user, whatever went wrong; never a traceback
+            if INTERRUPT.interrupted:  # e.g. a half-filled trace after Ctrl-C failed a later check
+                return _interrupted(args)
+            if os.environ.get(TRACEBACK_ENV):
+                traceback.print_exc()
+            print(f"bayes-gmm: {_error_line(exc)}", file=sys.stderr)
+            return 2
 
 
 def _interrupted(args) -> int:

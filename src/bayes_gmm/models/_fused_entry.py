@@ -395,7 +395,7 @@ _IN_PLACE: dict[tuple[str, str], CFunc] = {}  # the compiled C functions whose a
 _PLACING = threading.Lock()
 #: Inside kernels_compiled_aside (per thread): the kernels that code compiled in the block calls.
 _COMPILING_ASIDE = threading.local()
-#: The process compiling a kernel into numba's cache, if one was started; at most one at a time.
+#: The process compiling a kernel into numba's cache, if this process started one; at most one at a time.
 _OTHER_PROCESS: subprocess.Popen | None = None
 _OTHER_PROCESS_LOCK = threading.Lock()
 #: How long this process waits for the other one before compiling the kernel itself (a compile takes ~10 s).
@@ -434,11 +434,11 @@ def _put_in_place(key, *, cached_only: bool = False) -> bool:
     with _PLACING:
         if key not in _IN_PLACE:
             callback = uncompiled_kernel_cfunc(_ENTRIES[key][0], _SIGNATURES[key[1]])
-            if cached_only and not load_cached(callback):
-                return False
-            if not cached_only:
-                # Two processes that save different versions of one function to numba's cache at once can
-                # swap their code files: the other process, if any, finishes first.
+            if not load_cached(callback):
+                if cached_only:
+                    return False
+                # The kernels share callees, and two processes that add different versions of one function
+                # to numba's cache at once can swap their code files: the other process finishes first.
                 _wait_for_other_process()
                 compile_callback(callback)
             _IN_PLACE[key] = callback  # kept alive: the cell holds its address
@@ -465,11 +465,24 @@ def kernels_compiled_aside():
         yield
     finally:
         # On an error or an interrupt the other process is left to finish (seconds): one killed while it
-        # writes numba's cache can leave an entry that fails to load. The next compile waits for it.
+        # writes numba's cache can leave an entry that fails to load. A later compile in this process
+        # waits for it.
         _COMPILING_ASIDE.requested = None
     _wait_for_other_process()
     for key in sorted(requested):
         _put_in_place(key)
+
+
+def _after_fork_in_child() -> None:
+    # A forked child cannot wait for its parent's process, and a lock held by another thread of the parent
+    # at the fork would never be released in the child.
+    global _OTHER_PROCESS, _OTHER_PROCESS_LOCK, _PLACING, _COMPILING_ASIDE
+    _OTHER_PROCESS, _OTHER_PROCESS_LOCK, _PLACING = None, threading.Lock(), threading.Lock()
+    _COMPILING_ASIDE = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _start_other_process(key) -> None:
