@@ -27,9 +27,9 @@ from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype, check_sample
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 from bayes_gmm.em_baseline._checks import check_initial_params
-from bayes_gmm.em_baseline._fit import em_iterations, fit_em, one_blas_thread, weighted_sum
+from bayes_gmm.em_baseline._fit import em_iterations, finished_result, fit_em, one_blas_thread, weighted_sum
 from bayes_gmm.em_baseline._result import EMResult
-from bayes_gmm.exceptions import COLLAPSE_HINT, ConvergenceWarning, IllConditionedCovarianceError
+from bayes_gmm.exceptions import ConvergenceWarning
 
 #: Chunks combined per node of the reduction tree.
 FAN_IN = 8
@@ -386,7 +386,7 @@ def _run_em_dask(
         say(f"EM iteration {n_iter}" + (f" (log-likelihood {history[-1]:.10g})" if history else "") + " ...")
 
     with one_blas_thread():
-        weights, means, covariances, prec_chol, history, n_iter, converged = em_iterations(
+        iterations = em_iterations(
             statistics,
             weights,
             means,
@@ -399,22 +399,14 @@ def _run_em_dask(
             before_iteration=report,
         )
     say("final pass: log-likelihood and ICL ...")
+    weights, means, prec_chol = iterations[0], iterations[1], iterations[3]
     final_log_lik, log_resp_max_sum = _pass(
         _chunk_final, blocks, weight_blocks, weights, means, prec_chol, covariance_type
     )
-    if not np.isfinite(final_log_lik):
-        raise IllConditionedCovarianceError("the final log-likelihood is not finite. " + COLLAPSE_HINT)
-    history.append(final_log_lik)
-    return EMResult(
+    return finished_result(
+        iterations,
+        final_log_lik,
         covariance_type=covariance_type,
-        weights=weights,
-        means=means,
-        covariances=covariances,
-        precisions_cholesky=prec_chol,
-        log_likelihood=final_log_lik,
-        log_likelihood_history=np.asarray(history),
-        n_iter=n_iter,
-        converged=converged,
         n_samples=n_samples,
         train_log_resp_max=None,
         train_log_resp_max_sum=log_resp_max_sum,

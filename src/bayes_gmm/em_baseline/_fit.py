@@ -349,7 +349,7 @@ def _run_em(
         )
         return stats if sample_weight is None else (weighted_sum(pointwise, sample_weight), *stats[1:])
 
-    weights, means, covariances, prec_chol, history, n_iter, converged = em_iterations(
+    iterations = em_iterations(
         statistics,
         weights,
         means,
@@ -360,6 +360,7 @@ def _run_em(
         reg_covar=reg_covar,
         n_total=n_total,
     )
+    weights, means, prec_chol = iterations[0], iterations[1], iterations[3]
     log_density, log_resp = log_responsibilities(X, weights, means, prec_chol, covariance_type)
     log_resp_max = np.max(log_resp, axis=1)
     if sample_weight is None:
@@ -367,9 +368,35 @@ def _run_em(
     else:
         final_log_lik = weighted_sum(log_density, sample_weight)
         log_resp_max_sum = weighted_sum(log_resp_max, sample_weight)
+    return finished_result(
+        iterations,
+        final_log_lik,
+        covariance_type=covariance_type,
+        n_samples=n_samples,
+        train_log_resp_max=log_resp_max,
+        train_log_resp_max_sum=log_resp_max_sum,
+        total_weight=None if sample_weight is None else n_total,
+    )
+
+
+def finished_result(
+    iterations,
+    final_log_lik,
+    *,
+    covariance_type,
+    n_samples,
+    train_log_resp_max,
+    train_log_resp_max_sum,
+    total_weight,
+) -> EMResult:
+    """The :class:`EMResult` of one start: what :func:`em_iterations` returned, with the final log-likelihood.
+
+    The other arguments are the :class:`EMResult` fields of the same names. Raises
+    IllConditionedCovarianceError if the final log-likelihood is not finite.
+    """
+    weights, means, covariances, prec_chol, history, n_iter, converged = iterations
     if not np.isfinite(final_log_lik):
         raise IllConditionedCovarianceError("the final log-likelihood is not finite. " + COLLAPSE_HINT)
-    history.append(final_log_lik)
     return EMResult(
         covariance_type=covariance_type,
         weights=weights,
@@ -377,13 +404,13 @@ def _run_em(
         covariances=covariances,
         precisions_cholesky=prec_chol,
         log_likelihood=final_log_lik,
-        log_likelihood_history=np.asarray(history),
+        log_likelihood_history=np.asarray([*history, final_log_lik]),
         n_iter=n_iter,
         converged=converged,
         n_samples=n_samples,
-        train_log_resp_max=log_resp_max,
-        train_log_resp_max_sum=log_resp_max_sum,
-        total_weight=None if sample_weight is None else n_total,
+        train_log_resp_max=train_log_resp_max,
+        train_log_resp_max_sum=train_log_resp_max_sum,
+        total_weight=total_weight,
     )
 
 
