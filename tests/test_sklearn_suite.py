@@ -1,0 +1,106 @@
+"""scikit-learn's own Gaussian-mixture tests, ported onto fit_em and EMResult.
+
+Ported from scikit-learn 1.9.1, ``sklearn/mixture/tests/test_gaussian_mixture.py`` and
+``sklearn/mixture/tests/test_mixture.py`` (BSD-3-Clause): the tests that apply to a maximum-likelihood fit,
+with their data, their tolerances and their assertions, scikit-learn's estimator and helpers serving as the
+reference where the upstream test compares. fit_em takes covariances where GaussianMixture takes
+precisions, and an earlier EMResult (``initial_params``) where it uses ``warm_start``. The comparisons of
+iterates, predictions and criteria at identical parameters are in ``test_em_sklearn.py``; the end of this
+module holds regressions that the port found (each failed before its fix).
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_spd_matrix
+
+from bayes_gmm.covariance import get_structure
+from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.exceptions import ConvergenceWarning
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def random_data(rng, n_samples=200, n_components=2, n_features=2, scale=50):
+    """Upstream's ``RandomData``: the true parameters, data drawn for each covariance type, and labels."""
+    weights = rng.rand(n_components)
+    weights = weights / weights.sum()
+    means = rng.rand(n_components, n_features) * scale
+    covariances = {
+        "spherical": 0.5 + rng.rand(n_components),
+        "diag": (0.5 + rng.rand(n_components, n_features)) ** 2,
+        "tied": make_spd_matrix(n_features, random_state=rng),
+        "full": np.array([make_spd_matrix(n_features, random_state=rng) * 0.5 for _ in range(n_components)]),
+    }
+    sizes = [int(np.round(w * n_samples)) for w in weights]
+    X = {}
+    for covariance_type in COVARIANCE_TYPES:
+        draw = np.random.RandomState(0)  # upstream's generate_data draws every type from seed 0
+        full = get_structure(covariance_type).to_full(covariances[covariance_type], n_components, n_features)
+        X[covariance_type] = np.vstack(
+            [draw.multivariate_normal(m, c, size) for m, c, size in zip(means, full, sizes, strict=True)]
+        )
+    labels = np.repeat(np.arange(n_components), sizes)
+    return types.SimpleNamespace(weights=weights, means=means, covariances=covariances, X=X, Y=labels)
+
+
+def true_start(data, covariance_type):
+    return {
+        "weights": data.weights,
+        "means": data.means,
+        "covariances": data.covariances[covariance_type],
+    }
+
+
+def quiet(function, *args, **kwargs):
+    """`function(*args, **kwargs)` with ConvergenceWarning silenced (upstream's filterwarnings marks)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return function(*args, **kwargs)
+
+
+def continued(X, result, **options):
+    """fit_em from `result`'s parameters: GaussianMixture's ``warm_start=True`` refit."""
+    return quiet(fit_em, X, result.n_components, initial_params=result, n_init=1, **options)
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 50])
+def test_convergence_detected_when_continuing(max_iter):
+    X = random_data(np.random.RandomState(0)).X["full"]
+    result = quiet(fit_em, X, 2, max_iter=max_iter, random_seed=0)
+    for _ in range(100):
+        if result.converged:
+            break
+        result = continued(X, result, max_iter=max_iter)
+    assert result.converged
+    assert result.n_iter <= max_iter
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_likelihood_increases_one_update_at_a_time(covariance_type):
+    X = random_data(np.random.RandomState(0), scale=7).X[covariance_type]
+    options = {"covariance_type": covariance_type, "reg_covar": 0.0, "max_iter": 1, "tol": 1e-7}
+    result = quiet(fit_em, X, 2, n_init=1, random_seed=0, **options)
+    for _ in range(600):
+        if result.converged:
+            break
+        previous, result = result, continued(X, result, **options)
+        assert result.score(X) >= previous.score(X)
+    assert result.converged
+
+
+# --- regressions the port found ---------------------------------------------------------------------------
+
+
+def test_the_last_update_counts_for_convergence():
+    X = random_data(np.random.RandomState(0)).X["full"]
+    converged = fit_em(X, 2, random_seed=0)
+    assert converged.converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        again = fit_em(X, 2, initial_params=converged, n_init=1, max_iter=1)
+    assert again.converged and again.n_iter == 1
