@@ -68,6 +68,40 @@ def continued(X, result, **options):
     return quiet(fit_em, X, result.n_components, initial_params=result, n_init=1, **options)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_check_covariances(covariance_type):
+    rng = np.random.RandomState(0)
+    data = random_data(rng)
+    X = random_data(rng).X[covariance_type]
+    not_positive = np.ones((2, 2, 2))
+    not_positive[0] = np.eye(2)
+    not_positive[0, 0, 0] = -1.0
+    bad_shape = {
+        "full": np.ones((3, 2, 2)),
+        "tied": np.ones((3, 3)),
+        "diag": np.ones((3, 2)),
+        "spherical": np.ones(3),
+    }[covariance_type]
+    bad_values = {
+        "full": not_positive,
+        "tied": not_positive[0],
+        "diag": np.full((2, 2), -1.0),
+        "spherical": np.full(2, -1.0),
+    }[covariance_type]
+    start = true_start(data, covariance_type)
+    options = {"covariance_type": covariance_type, "n_init": 1}
+    with pytest.raises(ValueError, match=r"initial_params\['covariances'\] must have shape"):
+        fit_em(X, 2, initial_params={**start, "covariances": bad_shape}, **options)
+    value = "a variance of -1" if covariance_type in ("diag", "spherical") else "eigenvalue -1"
+    with pytest.raises(
+        ValueError, match=rf"must be symmetric, positive-definite; .* has {value} <= 0\. Pass"
+    ):
+        fit_em(X, 2, initial_params={**start, "covariances": bad_values}, **options)
+    given = np.copy(start["covariances"])
+    fit_em(X, 2, initial_params={**start, "covariances": given}, **options)
+    np.testing.assert_array_equal(given, data.covariances[covariance_type])
+
+
 @pytest.mark.parametrize("max_iter", [1, 2, 50])
 def test_convergence_detected_when_continuing(max_iter):
     X = random_data(np.random.RandomState(0)).X["full"]
@@ -104,3 +138,23 @@ def test_the_last_update_counts_for_convergence():
         warnings.simplefilter("error", ConvergenceWarning)
         again = fit_em(X, 2, initial_params=converged, n_init=1, max_iter=1)
     assert again.converged and again.n_iter == 1
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_non_symmetric_covariances_are_refused(covariance_type):
+    X = random_data(np.random.RandomState(0)).X[covariance_type]
+    triangular = np.array([[1.0, 5.0], [0.0, 1.0]])  # its symmetric part is not positive definite
+    covariances = triangular if covariance_type == "tied" else np.stack([np.eye(2), triangular])
+    start = {"weights": [0.5, 0.5], "means": X[:2], "covariances": covariances}
+    which = "the tied covariance" if covariance_type == "tied" else "component 1's covariance"
+    message = (
+        rf"initial_params\['covariances'\] must be symmetric, positive-definite; {which} is not symmetric "
+        r"\(entry \[0, 1\] is 5 but \[1, 0\] is 0\)\. Pass whole symmetric matrices .* \(C \+ C\.T\) / 2"
+    )
+    with pytest.raises(ValueError, match=message):
+        fit_em(X, 2, covariance_type=covariance_type, initial_params=start, n_init=1)
+    symmetric = np.array([[1.0, 0.5], [0.5 + 1e-12, 1.0]])  # symmetric within np.allclose: accepted
+    start = {**start, "covariances": symmetric if covariance_type == "tied" else np.stack([symmetric] * 2)}
+    assert np.isfinite(
+        fit_em(X, 2, covariance_type=covariance_type, initial_params=start, n_init=1).log_likelihood
+    )
