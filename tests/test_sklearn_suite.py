@@ -16,10 +16,11 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.datasets import make_spd_matrix
 
 from bayes_gmm.covariance import get_structure
-from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.em_baseline import _fit, _result, fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -158,3 +159,30 @@ def test_non_symmetric_covariances_are_refused(covariance_type):
     assert np.isfinite(
         fit_em(X, 2, covariance_type=covariance_type, initial_params=start, n_init=1).log_likelihood
     )
+
+
+SPARSE = [
+    scipy.sparse.csr_array,
+    scipy.sparse.csc_array,
+    scipy.sparse.coo_array,
+    scipy.sparse.csr_matrix,
+    scipy.sparse.csc_matrix,
+    scipy.sparse.coo_matrix,
+]
+
+
+@pytest.mark.parametrize("sparse", SPARSE, ids=lambda cls: cls.__name__)
+def test_sparse_input_is_refused_with_how_to_densify(monkeypatch, sparse):
+    X = random_data(np.random.RandomState(0)).X["full"]
+    result = fit_em(X, 2, random_seed=0)
+
+    def fail(*args, **kwargs):
+        pytest.fail("computation started before the sparse input was refused")
+
+    monkeypatch.setattr(_fit, "_run_em", fail)
+    monkeypatch.setattr(_fit, "initial_responsibilities", fail)
+    monkeypatch.setattr(_result, "log_responsibilities", fail)
+    message = rf"X must be dense .* got a SciPy sparse {sparse.__name__} of shape \(200, 2\).* X\.toarray\(\)"
+    for call in (lambda Z: fit_em(Z, 2), result.predict, result.predict_proba, result.score_samples):
+        with pytest.raises(TypeError, match=message):
+            call(sparse(X))

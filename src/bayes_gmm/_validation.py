@@ -71,12 +71,18 @@ def checked_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | 
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
     """Return `X` as a C-contiguous float64 array of shape (n_samples, n_features).
 
-    Accepts NumPy arrays, nested lists, pandas DataFrames and :class:`CheckedData`. A 1-D input is
-    rejected rather than guessed at, because a vector is ambiguous (many samples of one feature, or one
-    sample).
+    Accepts NumPy arrays, nested lists, pandas DataFrames and :class:`CheckedData`; SciPy sparse input is
+    refused (with how to densify it). A 1-D input is rejected rather than guessed at, because a vector is
+    ambiguous (many samples of one feature, or one sample).
     """
     if isinstance(X, CheckedData):  # its values were checked when it was made
         return _check_size(X.values, name, min_samples, n_features)
+    if _is_sparse(X):
+        raise TypeError(
+            f"{name} must be dense numeric data of shape (n_samples, n_features); got a SciPy sparse "
+            f"{type(X).__name__} of shape {X.shape}, which bayes-gmm does not support (the fitted means and "
+            f"covariances are dense anyway). Densify it first with {name}.toarray()."
+        )
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes") and hasattr(X.dtypes, "items"):  # pandas DataFrame
         non_numeric = [str(c) for c, t in X.dtypes.items() if not _is_numeric_dtype(t)]
         if non_numeric:
@@ -155,6 +161,12 @@ def _check_size(arr: np.ndarray, name: str, min_samples: int, n_features: int | 
             f"the same columns, in the same order, as at fit time."
         )
     return arr
+
+
+def _is_sparse(X) -> bool:
+    """Whether `X` is a SciPy sparse array or matrix (without importing SciPy when it is not loaded)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
 
 
 def _unmasked(X: np.ma.MaskedArray, name: str) -> np.ndarray:
