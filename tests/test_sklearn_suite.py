@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 from sklearn.datasets import make_spd_matrix
+from sklearn.utils.estimator_checks import _NotAnArray
 
 from bayes_gmm.covariance import get_structure
 from bayes_gmm.em_baseline import _fit, _result, fit_em
@@ -186,3 +187,12 @@ def test_sparse_input_is_refused_with_how_to_densify(monkeypatch, sparse):
     for call in (lambda Z: fit_em(Z, 2), result.predict, result.predict_proba, result.score_samples):
         with pytest.raises(TypeError, match=message):
             call(sparse(X))
+
+
+def test_objects_converted_by_their_array_method_are_accepted():
+    X = random_data(np.random.RandomState(0)).X["full"]
+    result = fit_em(_NotAnArray(X), 2, random_seed=0)
+    assert result.log_likelihood == fit_em(X, 2, random_seed=0).log_likelihood
+    np.testing.assert_array_equal(result.predict_proba(_NotAnArray(X)), result.predict_proba(X))
+    with pytest.raises(TypeError, match=r"X must be real-valued; got complex numbers"):
+        fit_em(_NotAnArray(X + 1j), 2)

@@ -71,9 +71,10 @@ def checked_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | 
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
     """Return `X` as a C-contiguous float64 array of shape (n_samples, n_features).
 
-    Accepts NumPy arrays, nested lists, pandas DataFrames and :class:`CheckedData`; SciPy sparse input is
-    refused (with how to densify it). A 1-D input is rejected rather than guessed at, because a vector is
-    ambiguous (many samples of one feature, or one sample).
+    Accepts NumPy arrays, nested lists, pandas DataFrames, objects NumPy converts with ``__array__``, and
+    :class:`CheckedData`; SciPy sparse input is refused (with how to densify it). A 1-D input is
+    rejected rather than guessed at, because a vector is ambiguous (many samples of one feature, or one
+    sample).
     """
     if isinstance(X, CheckedData):  # its values were checked when it was made
         return _check_size(X.values, name, min_samples, n_features)
@@ -101,13 +102,14 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"NumPy array or a pandas DataFrame of numeric columns."
         )
     try:
-        is_complex = np.iscomplexobj(X)
+        # Converted first: an array-like may support conversion (__array__) and no other NumPy function.
+        X = np.asarray(X)
     except ValueError as exc:  # ragged nested lists
         raise TypeError(
             f"{name} must be numeric data of shape (n_samples, n_features); got a nested sequence NumPy cannot "
             f"make into one array ({' '.join(str(exc).split()[:12])} ...). Give every row the same length."
         ) from None
-    if is_complex:
+    if np.iscomplexobj(X):
         raise TypeError(
             f"{name} must be real-valued; got complex numbers. Pass the real part ({name}.real), the modulus "
             f"(abs({name})), or both as separate features."
