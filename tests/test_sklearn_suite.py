@@ -21,7 +21,7 @@ from sklearn.datasets import make_spd_matrix
 from sklearn.utils.estimator_checks import _NotAnArray
 
 from bayes_gmm.covariance import get_structure
-from bayes_gmm.em_baseline import _fit, _result, fit_em
+from bayes_gmm.em_baseline import INIT_METHODS, _fit, _result, fit_em, kmeans_plusplus
 from bayes_gmm.exceptions import ConvergenceWarning
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -196,3 +196,28 @@ def test_objects_converted_by_their_array_method_are_accepted():
     np.testing.assert_array_equal(result.predict_proba(_NotAnArray(X)), result.predict_proba(X))
     with pytest.raises(TypeError, match=r"X must be real-valued; got complex numbers"):
         fit_em(_NotAnArray(X + 1j), 2)
+
+
+@pytest.mark.parametrize("init", INIT_METHODS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_equal_sample_weights_give_the_unweighted_fit(covariance_type, init):
+    X = random_data(np.random.RandomState(0), n_components=3, scale=5).X[covariance_type]
+    options = {"covariance_type": covariance_type, "init": init, "random_seed": 0}
+    unweighted = fit_em(X, 3, **options)
+    ones = fit_em(X, 3, sample_weight=np.ones(len(X)), **options)
+    for name in ("weights", "means", "covariances"):
+        np.testing.assert_array_equal(getattr(ones, name), getattr(unweighted, name))
+    assert ones.n_iter == unweighted.n_iter
+    np.testing.assert_array_equal(ones.predict_proba(X), unweighted.predict_proba(X))
+    np.testing.assert_allclose(ones.log_likelihood, unweighted.log_likelihood, rtol=1e-12)
+    threes = fit_em(X, 3, sample_weight=np.full(len(X), 3.0), **options)  # the same fit, 3 times the weight
+    np.testing.assert_allclose(threes.means, unweighted.means, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(threes.log_likelihood, 3 * unweighted.log_likelihood, rtol=1e-9)
+
+
+def test_kmeans_plusplus_with_equal_weights_draws_the_unweighted_centers():
+    X = np.random.RandomState(0).randn(100, 3)
+    expected = kmeans_plusplus(X, 4, np.random.default_rng(1))
+    for weights in (np.ones(100), np.full(100, 0.25)):
+        got = kmeans_plusplus(X, 4, np.random.default_rng(1), sample_weight=weights)
+        np.testing.assert_array_equal(got, expected)

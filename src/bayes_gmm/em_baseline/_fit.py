@@ -99,7 +99,9 @@ def fit_em(
         (integer weights give the fit of the data with the rows repeated). The log-likelihood is the
         weighted sum of the pointwise log-likelihoods, the starts are weighted too, and BIC and ICL use the
         total weight as the number of samples (a weighted sample such as a coreset stands for that many
-        points; see :attr:`EMResult.total_weight`). For Dask data, a NumPy or Dask array.
+        points; see :attr:`EMResult.total_weight`). Equal weights (``np.ones(n_samples)``, say) give the
+        same starts, and so the same fit, as no weights for the same `random_seed`. For Dask data, a NumPy
+        or Dask array.
     init_sample_size : int, default 100_000
         Dask data only: the starts (all `n_init` of them, run to convergence) are made on a uniform random
         sample of this many rows, drawn reproducibly from `random_seed`; then EM runs on all rows from the
