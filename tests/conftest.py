@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +48,43 @@ def blobs() -> np.ndarray:
     X = make_anisotropic_blobs()
     X.setflags(write=False)
     return X
+
+
+@pytest.fixture
+def count_compiles(monkeypatch):
+    """A context manager recording every numba compile (dispatchers, C callbacks) and PyTensor function made.
+
+    ``with count_compiles() as records: ...`` leaves one text per compile in the list `records`; loading
+    compiled code from a cache is no compile.
+    """
+    from numba.core import event
+    from numba.core.ccallback import CFunc
+    from pytensor.compile import FunctionMaker
+
+    @contextlib.contextmanager
+    def counting():
+        records = []
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                records.append(f"numba {ev.data.get('dispatcher')}")
+
+            def on_end(self, ev):
+                pass
+
+        real_uncached, real_maker = CFunc._compile_uncached, FunctionMaker.__init__
+
+        def uncached(self):
+            records.append(f"numba cfunc {self._pyfunc.__name__}")
+            return real_uncached(self)
+
+        def maker(self, *args, **kwargs):
+            records.append("pytensor function")
+            return real_maker(self, *args, **kwargs)
+
+        with monkeypatch.context() as patch, event.install_listener("numba:compile", Listener()):
+            patch.setattr(CFunc, "_compile_uncached", uncached)
+            patch.setattr(FunctionMaker, "__init__", maker)
+            yield records
+
+    return counting

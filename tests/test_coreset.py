@@ -274,26 +274,19 @@ def test_subsampled_loo_agrees_with_full_psis_loo(small_fit):
         loo_subsampled(fit, observations=len(X) + 1)
 
 
-def test_weighted_nutpie_model_is_compiled_once_and_gets_the_new_data_and_weights(coreset_fit, monkeypatch):
-    import bayes_gmm.inference._nuts as nuts
-
+def test_weighted_nutpie_fits_compile_nothing_new_and_get_the_new_data_and_weights(
+    coreset_fit, count_compiles
+):
     X, _ = coreset_fit
-    shifted = X[:5000] * 2.0 + 10.0  # a stale data or weights container would leave the means near X's
-    compiles = []
-    real_compile = nuts.compile_nutpie_model
-
-    def counting_compile(*args, **kwargs):
-        compiles.append(args)
-        return real_compile(*args, **kwargs)
-
-    monkeypatch.setattr(nuts, "compile_nutpie_model", counting_compile)
+    shifted = X[:5000] * 2.0 + 10.0  # stale data or weights would leave the means near X's
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # Other tests may have pushed the fixture's compiled model out of the process's cache: compile it here.
         fit_coreset_gmm(X, 3, coreset_size=1500, random_seed=0, draws=10, tune=10, chains=1)
-        compiled_for_x = len(compiles)
-        second = fit_coreset_gmm(shifted, 3, coreset_size=1000, random_seed=1, draws=100, tune=200, chains=2)
-    assert compiled_for_x <= 1 and len(compiles) == compiled_for_x  # no compile for new data and size
+        with count_compiles() as records:
+            second = fit_coreset_gmm(
+                shifted, 3, coreset_size=1000, random_seed=1, draws=100, tune=200, chains=2
+            )
+    assert records == []  # nothing compiled for new data, weights and coreset size
     mean_of_means = second.posterior["means"].mean(("chain", "draw", "component")).values
     weights = second.posterior["weights"].mean(("chain", "draw")).values
     fitted_mean = (weights[:, None] * second.posterior["means"].mean(("chain", "draw")).values).sum(axis=0)

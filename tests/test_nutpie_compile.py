@@ -1,4 +1,9 @@
-"""nutpie's compiled model with cached C entry points: the entries compute what PyTensor's functions compute."""
+"""nutpie's compiled model: the shape-generic model kernel against the PyMC model it stands for.
+
+The reference is the PyMC model of ``build_model`` itself, compiled by PyTensor (``model.compile_logp()``,
+``model.compile_dlogp()``), with the likelihood as plain PyTensor operations (``likelihood="graph"``), so
+neither the kernel nor the fused likelihood Op checks itself.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,31 @@ import ctypes
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
+import pymc as pm
 import pytest
+from pymc.blocking import DictToArrayBijection
+from scipy import stats
 
 from bayes_gmm.datasets import load_faithful
-from bayes_gmm.inference._nutpie_compile import compile_nutpie_model
-from bayes_gmm.models import build_model
+from bayes_gmm.inference._nutpie_compile import compile_nutpie_model, posterior_from_unconstrained
+from bayes_gmm.models import GMMPriors, build_model
+from bayes_gmm.models._unconstrained import from_unconstrained, to_unconstrained
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
 
-def _logp_entry(compiled, x, user_data=None):
+def _logp_entry(compiled, x):
     """Call the compiled C log-density entry as nutpie does: (return code, logp, gradient)."""
-    user_data = compiled.user_data if user_data is None else user_data
     gradient, logp = np.zeros(compiled.n_dim), np.zeros(())
     code = compiled.compiled_logp_func.ctypes(
         ctypes.c_uint64(len(x)),
-        np.ascontiguousarray(x).ctypes.data_as(_DOUBLE_P),
+        np.ascontiguousarray(x, dtype=float).ctypes.data_as(_DOUBLE_P),
         gradient.ctypes.data_as(_DOUBLE_P),
         logp.ctypes.data_as(_DOUBLE_P),
-        ctypes.c_void_p(user_data.ctypes.data),
+        ctypes.c_void_p(compiled.user_data.ctypes.data),
     )
     return code, float(logp), gradient
 
@@ -36,15 +45,11 @@ def _expand_entry(compiled, x):
     code = compiled.compiled_expand_func.ctypes(
         ctypes.c_uint64(len(x)),
         ctypes.c_uint64(compiled.n_expanded),
-        np.ascontiguousarray(x).ctypes.data_as(_DOUBLE_P),
+        np.ascontiguousarray(x, dtype=float).ctypes.data_as(_DOUBLE_P),
         values.ctypes.data_as(_DOUBLE_P),
         ctypes.c_void_p(compiled.user_data.ctypes.data),
     )
     return code, values
-
-
-def _free_names(model):
-    return [rv.name for rv in model.free_RVs]
 
 
 @pytest.fixture(scope="module")
@@ -52,110 +57,202 @@ def faithful():
     return np.asarray(load_faithful(), dtype=float)
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "diag"])
-def test_entries_equal_pytensor_functions_at_random_points(faithful, covariance_type):
-    model = build_model(faithful, 2, covariance_type=covariance_type)
-    compiled = compile_nutpie_model(model, var_names=_free_names(model))
-    rng = np.random.default_rng(3)
-    start = compiled.initial_point_func(0)
-    for _ in range(5):
-        x = start + rng.normal(scale=0.5, size=compiled.n_dim)
-        code, logp, gradient = _logp_entry(compiled, x)
-        reference_logp, reference_gradient = compiled.logp_func(x)
+def _data(faithful, n_features, seed=0):
+    """Old Faithful's first `n_features` columns, with columns of noise on other scales beyond two."""
+    if n_features <= 2:
+        return faithful[:, :n_features].copy()
+    noise = np.random.default_rng(seed).normal(size=(len(faithful), n_features - 2))
+    return np.column_stack([faithful, noise * np.array([3.0, 0.2])[: n_features - 2]])
+
+
+# (covariance_type, K, D, weighted): every Bayesian structure, K from 1 to 4, D from 1 to 4.
+CASES = [
+    ("full", 2, 2, False),
+    ("full", 3, 3, True),
+    ("full", 1, 2, False),
+    ("VVV", 4, 4, False),
+    ("tied", 2, 2, True),
+    ("EEE", 3, 3, False),
+    ("diag", 3, 2, False),
+    ("diag", 1, 1, True),
+    ("spherical", 2, 3, True),
+    ("EII", 3, 2, False),
+    ("EEI", 2, 3, True),
+    ("E", 2, 1, False),
+    ("V", 3, 1, True),
+]
+
+
+@pytest.mark.parametrize("covariance_type, n_components, n_features, weighted", CASES)
+def test_kernel_equals_the_pymc_model_log_density_and_gradient(
+    faithful, covariance_type, n_components, n_features, weighted
+):
+    X = _data(faithful, n_features)
+    rng = np.random.default_rng(n_components * 10 + n_features)
+    weights = rng.uniform(0.2, 3.0, len(X)) if weighted else None
+    priors = GMMPriors(weights_concentration=rng.uniform(0.5, 3.0, n_components), lkj_eta=1.5)
+    options = dict(covariance_type=covariance_type, sample_weight=weights, priors=priors)
+    compiled = compile_nutpie_model(build_model(X, n_components, **options))
+    reference = build_model(X, n_components, likelihood="graph", **options)
+    logp = reference.compile_logp(mode="FAST_COMPILE")
+    dlogp = reference.compile_dlogp(mode="FAST_COMPILE")
+    initial = reference.initial_point()
+    for scale in (0.1, 0.5, 1.0):
+        point = {
+            name: value + rng.normal(scale=scale, size=np.shape(value)) for name, value in initial.items()
+        }
+        x = DictToArrayBijection.map(point).data
+        assert x.shape == (compiled.n_dim,)
+        code, value, gradient = _logp_entry(compiled, x)
         assert code == 0
-        np.testing.assert_allclose(logp, reference_logp, rtol=1e-12)
-        np.testing.assert_allclose(gradient, reference_gradient, rtol=1e-10, atol=1e-10)
-        code, values = _expand_entry(compiled, x)
-        assert code == 0
-        np.testing.assert_allclose(values, compiled.expand_func(x)[0], rtol=1e-12)
+        assert value == pytest.approx(float(logp(point)), rel=1e-9)
+        expected = dlogp(point)
+        np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-9 * np.max(np.abs(expected)))
+
+
+def test_the_fused_likelihood_model_has_the_same_density(faithful):
+    # The model nutpie stands for is the default one, whose likelihood is the fused Op.
+    model = build_model(faithful, 2, covariance_type="full")
+    compiled = compile_nutpie_model(model)
+    point = {name: value + 0.2 for name, value in model.initial_point().items()}
+    code, value, gradient = _logp_entry(compiled, DictToArrayBijection.map(point).data)
+    assert code == 0
+    assert value == pytest.approx(float(model.compile_logp(mode="FAST_COMPILE")(point)), rel=1e-9)
+    np.testing.assert_allclose(gradient, model.compile_dlogp(mode="FAST_COMPILE")(point), rtol=1e-9)
 
 
 def test_entries_report_errors_with_nutpie_codes(faithful):
-    model = build_model(faithful, 2, covariance_type="full")
-    compiled = compile_nutpie_model(model, var_names=_free_names(model))
-    x = compiled.initial_point_func(0)
-    code, _, _ = _logp_entry(compiled, x[:-1])
-    assert code == -1  # wrong dimension
-    huge = x.copy()
-    huge[:] = 1e300  # overflows the transforms: a non-finite log density or gradient
-    code, _, _ = _logp_entry(compiled, huge)
-    assert code in (3, 4)
-
-
-def test_new_data_swapped_in_give_the_log_density_of_the_new_model(faithful):
-    model = build_model(faithful, 2, covariance_type="full")
-    compiled = compile_nutpie_model(model, var_names=_free_names(model))
-    other_data = faithful[::2] * np.array([1.5, 0.5])
-    other_model = build_model(other_data, 2, covariance_type="full")
-    swapped = compiled.with_data(**{var.name: var.get_value() for var in other_model.data_vars})
-    reference = compile_nutpie_model(other_model, var_names=_free_names(other_model))
-    x = reference.initial_point_func(0) + 0.1
-    code, logp, gradient = _logp_entry(swapped, x, swapped.user_data)
-    reference_logp, reference_gradient = reference.logp_func(x)
+    compiled = compile_nutpie_model(build_model(faithful, 2, covariance_type="full"))
+    x = np.zeros(compiled.n_dim)
+    assert _logp_entry(compiled, x)[0] == 0
+    assert _logp_entry(compiled, x[:-1])[0] == -1  # wrong dimension
+    huge = np.full(compiled.n_dim, 1e300)  # overflows the transforms
+    assert _logp_entry(compiled, huge)[0] in (3, 4)
+    nan = x.copy()
+    nan[3] = np.nan
+    code, value, gradient = _logp_entry(compiled, nan)
+    assert code in (3, 4) and value == -np.inf and np.isnan(gradient).all()
+    code, values = _expand_entry(compiled, x + 0.5)
     assert code == 0
-    np.testing.assert_allclose(logp, reference_logp, rtol=1e-12)
-    np.testing.assert_allclose(gradient, reference_gradient, rtol=1e-10, atol=1e-10)
-    assert abs(logp - _logp_entry(compiled, x)[1]) > 1.0  # the data did change the density
+    np.testing.assert_array_equal(values, x + 0.5)  # draws are stored unconstrained
 
 
-def test_a_later_process_loads_the_entries_from_the_cache(faithful):
-    # The tests above compiled (and cached) the full-covariance entries for these shapes in this process.
-    model = build_model(faithful, 2, covariance_type="full")
-    compile_nutpie_model(model, var_names=_free_names(model))
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical", "EII", "EEI"])
+def test_unconstrained_points_use_pymc_transforms_both_ways(faithful, covariance_type):
+    X = _data(faithful, 3)
+    model = build_model(X, 3, covariance_type=covariance_type)
+    rng = np.random.default_rng(4)
+    point = {
+        name: value + rng.normal(scale=0.3, size=np.shape(value))
+        for name, value in model.initial_point().items()
+    }
+    x = DictToArrayBijection.map(point).data
+    # PyMC's backward transforms and the deterministic covariances, compiled by PyTensor
+    outputs = [
+        v
+        for v in model.unobserved_value_vars
+        if v.name in {"covariances", *(rv.name for rv in model.free_RVs)}
+    ]
+    constrained = model.compile_fn(outputs, inputs=model.value_vars, mode="FAST_COMPILE", point_fn=False)(
+        *point.values()
+    )
+    values = from_unconstrained(x, covariance_type, 3, 3)
+    assert len(outputs) == 4
+    for variable, expected in zip(outputs, constrained, strict=True):
+        np.testing.assert_allclose(values[variable.name], expected, rtol=1e-12, atol=1e-14)
+    free = {rv.name: values[rv.name] for rv in model.free_RVs}
+    np.testing.assert_allclose(to_unconstrained(free, covariance_type), x, rtol=1e-10, atol=1e-12)
+    # many draws at once, as from a trace
+    batch = np.stack([x, x + 0.1])[None]
+    assert from_unconstrained(batch, covariance_type, 3, 3)["covariances"].shape == (1, 2, 3, 3, 3)
+
+
+def test_fits_of_new_shapes_and_data_compile_nothing(faithful, count_compiles):
+    from bayes_gmm.inference import fit_gmm
+
+    options = dict(draws=30, tune=30, chains=2, random_seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_gmm(faithful, 2, covariance_type="full", **options)  # compiles (or loads) what fits need
+        with count_compiles() as records:
+            fit_gmm(faithful, 3, covariance_type="full", **options)  # another K
+            fit_gmm(_data(faithful, 3), 2, covariance_type="full", **options)  # another D
+            fit_gmm(faithful[::2] * 3.0, 2, covariance_type="diag", **options)  # other data and type
+            fit_gmm(faithful[:, :1], 2, covariance_type="V", sample_weight=np.ones(272) * 2, **options)
+    assert records == []
+
+
+def test_a_new_process_loads_the_kernel_and_compiles_no_model(faithful):
+    compile_nutpie_model(build_model(faithful, 2, covariance_type="full"))  # in the cache now
     code = textwrap.dedent(
         """
+        import warnings
         import numpy as np
+        from pytensor.compile import FunctionMaker
         from bayes_gmm.datasets import load_faithful
-        from bayes_gmm.inference._nutpie_compile import compile_nutpie_model
-        from bayes_gmm.models import build_model
+        from bayes_gmm.inference import fit_gmm
+        from bayes_gmm.models._model_kernel import model_callbacks
 
-        model = build_model(np.asarray(load_faithful(), dtype=float), 2, covariance_type="full")
-        compiled = compile_nutpie_model(model, var_names=[rv.name for rv in model.free_RVs])
-        print(compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cache_hits)
+        made = []
+        real = FunctionMaker.__init__
+        FunctionMaker.__init__ = lambda self, *a, **k: made.append(1) or real(self, *a, **k)
+        X = np.asarray(load_faithful())[:, :1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gmm(X, 4, covariance_type="E", draws=20, tune=20, chains=1, random_seed=0)
+        print(*(callback.cache_hits for callback in model_callbacks()), len(made))
         """
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["1", "1"]
+    assert result.stdout.split() == ["1", "1", "0"]
 
 
-def test_an_entry_whose_cached_code_does_not_load_is_compiled_and_cached_anew(faithful):
-    # PyTensor's cache outlives installs: an entry written by other code may fail to load (here: truncated).
-    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+def test_nutpie_draws_of_the_prior_match_pymc_prior_draws(faithful):
+    """With every row's weight near zero the posterior is the prior: NUTS on the kernel must reproduce the
+    prior that PyMC draws forward from the model (a test of every transform and Jacobian in distribution)."""
+    import nutpie
 
-    model = build_model(faithful, 2, covariance_type="full")
-    compiled = compile_nutpie_model(model, var_names=_free_names(model))
-    key = _cache_key(compiled.compiled_logp_func)
-    data_files = list(NUMBA_CACHE_PATH.glob(f"*{key}*.nbc"))
-    assert data_files
-    for path in data_files:
-        path.write_bytes(path.read_bytes()[:100])
+    X = _data(faithful, 3)
+    priors = GMMPriors(variance_shape=4.0, weights_concentration=2.0)  # light tails: NUTS mixes fast
+    model = build_model(X, 2, covariance_type="full", priors=priors, sample_weight=np.full(len(X), 1e-12))
+    rng = np.random.default_rng(0)
+    initial = DictToArrayBijection.map(model.initial_point()).data
+    compiled = compile_nutpie_model(
+        model, initial_point_func=lambda seed: initial + rng.normal(0, 0.1, initial.size)
+    )
+    fit = nutpie.sample(compiled, draws=1500, tune=500, chains=4, seed=1, progress_bar=False)
+    nuts = posterior_from_unconstrained(fit.posterior["unconstrained_point"], model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prior = pm.sample_prior_predictive(
+            draws=4000, model=model, var_names=["weights", "means", "covariances"], random_seed=2,
+            compile_kwargs={"mode": "FAST_COMPILE"},
+        ).prior  # fmt: skip
 
-    recompiled = compile_nutpie_model(model, var_names=_free_names(model))
-    assert recompiled.compiled_logp_func.cache_hits == 0
-    x = recompiled.initial_point_func(0) + 0.1
-    code, logp, _ = _logp_entry(recompiled, x)
-    assert code == 0
-    np.testing.assert_allclose(logp, recompiled.logp_func(x)[0], rtol=1e-12)
-    # ... and saved again: the next compile loads it.
-    assert compile_nutpie_model(model, var_names=_free_names(model)).compiled_logp_func.cache_hits == 1
+    def summaries(dataset):
+        cov = dataset["covariances"].to_numpy().reshape(-1, 2, 3, 3)
+        return {
+            "weight": dataset["weights"].to_numpy().reshape(-1, 2)[:, 0],
+            "mean": dataset["means"].to_numpy().reshape(-1, 2, 3)[:, 1, 2],
+            "log sd": 0.5 * np.log(cov[:, 0, 1, 1]),
+            "correlation": cov[:, 1, 0, 2] / np.sqrt(cov[:, 1, 0, 0] * cov[:, 1, 2, 2]),
+        }
+
+    drawn, expected = summaries(nuts), summaries(prior)
+    for name in drawn:
+        thinned = drawn[name][::5]  # nearly independent NUTS draws
+        assert stats.ks_2samp(thinned, expected[name]).pvalue > 1e-3, name
 
 
-def test_a_callback_that_does_not_compile_raises_the_compile_error_once():
+def test_the_compile_counter_sees_every_kind_of_compile(count_compiles):
     import numba
-    from numba.core.errors import TypingError
+    import pytensor
+    import pytensor.tensor as pt
 
-    from bayes_gmm.inference._nutpie_compile import _compiled_callback
-
-    def broken(x):
-        return undefined_name + x  # noqa: F821
-
-    with pytest.raises(TypingError) as raised:
-        _compiled_callback(broken, numba.types.float64(numba.types.float64), cached=False)
-    assert raised.value.__context__ is None
-
-
-def _cache_key(callback):
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-
-    return CACHED_SRC_FUNCTIONS[callback.__wrapped__]
+    with count_compiles() as records:
+        numba.njit(lambda x: x + 1.0)(1.0)
+        numba.cfunc("float64(float64)")(lambda x: x * 2.0)
+        pytensor.function([], pt.constant(1.0) + 1.0, mode="FAST_COMPILE")
+    assert len(records) == 3 and records[-1] == "pytensor function"
+    assert any(record.startswith("numba cfunc") for record in records)

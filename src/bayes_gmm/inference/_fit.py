@@ -325,7 +325,7 @@ def _add_log_likelihood(idata, model, requested: bool | None) -> None:
     if SAMPLE_WEIGHT in model.named_vars:  # weighted rows: no pointwise values for WAIC/LOO (see fit_gmm)
         return
     n_values = (
-        idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] * model[OBSERVED].shape[0].eval()
+        idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] * idata.observed_data.sizes["obs_id"]
     )
     if requested is None:
         requested = n_values <= MAX_LOG_LIKELIHOOD_VALUES

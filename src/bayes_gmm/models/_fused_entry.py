@@ -1,4 +1,4 @@
-"""C entry points of the fused likelihood kernels, for PyTensor's numba back end (and so nutpie).
+"""C entry points of the fused likelihood kernels, for PyTensor's numba back end (PyMC's compiled functions).
 
 When numba compiles a function that calls another jitted function, it compiles the callee into the caller
 again, even when the callee sits in numba's on-disk cache: a model graph that called the fused kernels
@@ -6,8 +6,7 @@ directly paid about 3 s per process (and per fit) to recompile them inside nutpi
 kernel is compiled once into a C function (``numba.cfunc``, cached on disk), and the graph calls it through
 a cell that holds its address, registered with LLVM under a fixed symbol name. The caller then compiles in a
 fraction of a second, its own cached code stays valid across processes (it names the cell, not an
-address), and it can be compiled before the kernel exists: the first fit after an install compiles the two
-side by side (:func:`kernels_compiled_aside`).
+address), and it can be compiled before the kernel exists.
 
 The C functions also check the parameters first: a non-positive or non-finite scale, or a non-finite
 weight or mean, gives a log-likelihood of -inf (and NaN gradients), which a sampler rejects as it rejects
@@ -16,25 +15,18 @@ any other impossible point, instead of an exception that could not leave a C fun
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import logging
 import math
 import os
-import re
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
-import numba
 import numpy as np
 from llvmlite import binding, ir
 from numba import carray, types
 from numba.core.ccallback import CFunc
 from numba.core.extending import intrinsic
 
-from bayes_gmm._numba_cache import compile_callback, kernel_njit, load_cached, uncompiled_kernel_cfunc
+from bayes_gmm._numba_cache import compile_callback, kernel_njit, uncompiled_kernel_cfunc
 from bayes_gmm.models._fused import (
     cholesky_mixture_logp,
     cholesky_mixture_logp_and_grad,
@@ -259,8 +251,7 @@ def _unset_gradients(weights, means, scale):
 
 
 # The entries below call their C function through its address: reach them through entry_point, which puts
-# the C function in place (inside kernels_compiled_aside, as the block ends). Before that a call returns
-# -inf and NaN.
+# the C function in place. Before that a call returns -inf and NaN.
 
 
 @kernel_njit()
@@ -393,23 +384,13 @@ _ENTRIES = {
 }
 _IN_PLACE: dict[tuple[str, str], CFunc] = {}  # the compiled C functions whose addresses are in their cells
 _PLACING = threading.Lock()
-#: Inside kernels_compiled_aside (per thread): the kernels that code compiled in the block calls.
-_COMPILING_ASIDE = threading.local()
-#: The process compiling a kernel into numba's cache, if this process started one; at most one at a time.
-_OTHER_PROCESS: subprocess.Popen | None = None
-_OTHER_PROCESS_LOCK = threading.Lock()
-#: How long this process waits for the other one before compiling the kernel itself (a compile takes ~10 s).
-_OTHER_PROCESS_TIMEOUT_S = 120
-_log = logging.getLogger(__name__)
 
 
 def entry_point(structure: str, kind: str):
     """The numba entry of one fused kernel, with its C function compiled (or loaded from cache) and in place.
 
     Only the C functions a model uses are compiled: each costs several seconds the first time (a full
-    compile of the kernels it wraps), a fraction of a second from the cache afterwards. Inside
-    :func:`kernels_compiled_aside`, a C function that is not in the cache is left to another process and put
-    in place as the block ends.
+    compile of the kernels it wraps), a fraction of a second from the cache afterwards.
 
     Parameters
     ----------
@@ -419,137 +400,19 @@ def entry_point(structure: str, kind: str):
         Which of the three kernels.
     """
     key = (structure, kind)
-    requested = getattr(_COMPILING_ASIDE, "requested", None)
-    if requested is None:
-        _put_in_place(key)
-    elif key not in requested:
-        requested.add(key)
-        if not _put_in_place(key, cached_only=True):
-            _start_other_process(key)
+    with _PLACING:
+        if key not in _IN_PLACE:
+            callback = compile_callback(uncompiled_kernel_cfunc(_ENTRIES[key][0], _SIGNATURES[kind]))
+            _IN_PLACE[key] = callback  # kept alive: the cell holds its address
+            _ADDRESSES[key].cell.value = callback.address
     return _ENTRIES[key][1]
 
 
-def _put_in_place(key, *, cached_only: bool = False) -> bool:
-    """Compile or load the C function of `key` and store its address; False if `cached_only` and not cached."""
-    with _PLACING:
-        if key not in _IN_PLACE:
-            callback = uncompiled_kernel_cfunc(_ENTRIES[key][0], _SIGNATURES[key[1]])
-            if not load_cached(callback):
-                if cached_only:
-                    return False
-                # The kernels share callees, and two processes that add different versions of one function
-                # to numba's cache at once can swap their code files: the other process finishes first.
-                _wait_for_other_process()
-                compile_callback(callback)
-            _IN_PLACE[key] = callback  # kept alive: the cell holds its address
-            _ADDRESSES[key].cell.value = callback.address
-    return True
-
-
-@contextlib.contextmanager
-def kernels_compiled_aside():
-    """Compile the fused kernels that code compiled in the block calls in another process, meanwhile.
-
-    A model graph calls the kernels through their addresses, so it can be compiled before they exist. Inside
-    the block, :func:`entry_point` starts a process (when this machine has a CPU to spare and none is
-    running) that compiles a kernel missing from the cache into it. The block's end waits for that process
-    and loads the kernel from the cache, or compiles it here if the process failed. The first fit after an
-    install so compiles its kernel and its model graph side by side. Code compiled in the block must not be
-    called before the (outermost) block ends: it would return -inf and NaN.
-    """
-    if getattr(_COMPILING_ASIDE, "requested", None) is not None:  # nested: the outer block finishes the work
-        yield
-        return
-    requested = _COMPILING_ASIDE.requested = set()
-    try:
-        yield
-    finally:
-        # On an error or an interrupt the other process is left to finish (seconds): one killed while it
-        # writes numba's cache can leave an entry that fails to load. A later compile in this process
-        # waits for it.
-        _COMPILING_ASIDE.requested = None
-    _wait_for_other_process()
-    for key in sorted(requested):
-        _put_in_place(key)
-
-
 def _after_fork_in_child() -> None:
-    # A forked child cannot wait for its parent's process, and a lock held by another thread of the parent
-    # at the fork would never be released in the child.
-    global _OTHER_PROCESS, _OTHER_PROCESS_LOCK, _PLACING, _COMPILING_ASIDE
-    _OTHER_PROCESS, _OTHER_PROCESS_LOCK, _PLACING = None, threading.Lock(), threading.Lock()
-    _COMPILING_ASIDE = threading.local()
+    # A lock held by another thread of the parent at the fork would never be released in the child.
+    global _PLACING
+    _PLACING = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _start_other_process(key) -> None:
-    """Start a Python process that compiles the C function of `key` into numba's cache, if it can help."""
-    global _OTHER_PROCESS
-    with _OTHER_PROCESS_LOCK:
-        if _OTHER_PROCESS is not None and _OTHER_PROCESS.poll() is None:
-            return  # one at a time: this kernel is compiled here as the block ends
-        command = _python_command(key)
-        if command is None:
-            return
-        try:
-            _OTHER_PROCESS = subprocess.Popen(
-                command,
-                env=_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                # A Ctrl-C in the terminal interrupts this process, not that one (see kernels_compiled_aside).
-                **(
-                    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-                    if os.name == "nt"
-                    else {"start_new_session": True}
-                ),
-            )
-        except (OSError, ValueError, TypeError) as error:  # no process to be had: compiled here instead
-            _log.debug("compiling %s in another process failed to start: %s", key, error)
-
-
-def _python_command(key) -> list[str] | None:
-    """The command that compiles `key` in a new Python process; None if there is no spare CPU or no Python."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    executable = sys.executable or ""
-    # A frozen application's or an embedding host's executable is not a Python interpreter.
-    if (
-        cpus < 2
-        or getattr(sys, "frozen", False)
-        or not re.match(r"(python|pypy)", Path(executable).name.lower())
-    ):
-        return None
-    # The same package as this process, wherever it came from.
-    path = [os.fspath(entry) for entry in sys.path if isinstance(entry, str | os.PathLike)]
-    code = f"import sys; sys.path[:] = {path!r}; from {__name__} import _put_in_place; _put_in_place({key!r})"
-    return [executable, "-c", code]
-
-
-def _environment() -> dict[str, str]:
-    environment = dict(os.environ)
-    if numba.config.CACHE_DIR:  # the same numba cache as this process, however it was chosen
-        environment["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
-    return environment
-
-
-def _wait_for_other_process() -> None:
-    """Wait for the other process, if one was started; stop it if it is stuck."""
-    global _OTHER_PROCESS
-    with _OTHER_PROCESS_LOCK:
-        process = _OTHER_PROCESS
-        if process is None:
-            return
-        try:
-            process.wait(timeout=_OTHER_PROCESS_TIMEOUT_S)
-        except (
-            subprocess.TimeoutExpired
-        ):  # a damaged cache entry this may leave is replaced (compile_callback)
-            process.kill()
-            process.wait()
-        _OTHER_PROCESS = None
-    if process.returncode != 0:
-        _log.debug("compiling a kernel in another process failed (exit status %s)", process.returncode)

@@ -89,7 +89,8 @@ def make_mixture_logp(structure: str, center, implementation: str = "fused", sam
     weights each point's statistics by its incoming gradient, so the weighted sum is differentiated in the
     same single pass.
     """
-    n_features = int(center.shape[0].eval()) if hasattr(center, "eval") else len(center)
+    # A data container's value, not an evaluation of its shape (that would compile a function).
+    n_features = len(center.get_value() if hasattr(center, "get_value") else center)
     scale_ndim = 3 if structure == "cholesky" else 2
 
     def mixture_logp(value, weights, means, scale):

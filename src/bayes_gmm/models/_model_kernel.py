@@ -1,0 +1,466 @@
+"""The whole model's log-density and gradient on the unconstrained scale, in one numba function of any K and D.
+
+:func:`bayes_gmm.models.build_model` defines the model; this module computes what a sampler needs of it,
+``log p(theta) + log p(X | theta) + log |J|`` at an unconstrained point and its gradient, without compiling
+a PyTensor graph. Its compiled code takes the number of components, the number of features, the data and
+the prior's hyper-parameters at run time, so it is compiled (and cached on disk) once, and serves every K,
+D and data set of every covariance type: a new model shape costs nothing to compile. The tests hold it to
+``model.compile_logp()`` and ``model.compile_dlogp()`` of the PyMC model on the same points.
+
+The unconstrained point is laid out as PyMC lays out the model's value variables (``model.value_vars``,
+each raveled in C order), so it is the point nutpie and PyMC's own samplers would use:
+
+============  =========================  ====================================================
+variable      length                     transform
+============  =========================  ====================================================
+weights       K - 1                      PyMC's simplex transform: z = [y, -sum y], w = softmax(z)
+means         K * D                      none
+covariance    see :data:`COVARIANCE_CODES`  ``chol_cov``: packed Cholesky rows, log of the diagonal;
+                                         ``sigma``: log
+============  =========================  ====================================================
+
+The densities (each as the model writes it):
+
+- weights ~ Dirichlet(a): ``sum (a_k - 1) log w_k + lgamma(sum a) - sum lgamma(a_k)``; the simplex
+  transform's log-Jacobian is ``log K + sum log w_k``.
+- means ~ Normal(loc_d, scale_d), elementwise.
+- standard deviations with ``sd**2 ~ InverseGamma(shape, scale_d)``
+  (:func:`bayes_gmm.models._variance_prior.inverse_gamma_sd_logp`); the spherical models use the mean of
+  the scales.
+- packed Cholesky factors L of ``diag(sd) Omega diag(sd)``, Omega ~ LKJ(eta): row norms ``sd_i`` and
+  ``sum_i (2 eta - 2 + D - i)(log L_ii - log sd_i) - i log sd_i - log Z`` besides the sd terms
+  (:mod:`bayes_gmm.models._lkj`).
+- the likelihood ``sum_n w_n log sum_k w_k N(x_n | mu_k, Sigma_k)`` by the fused E-step kernel, with the
+  data centred (``X - center``), as the model's likelihood Op does.
+
+Hyper-parameters reach the kernel as one vector (:func:`hyper_parameters`); the covariance structure as
+one of the integer codes in :data:`COVARIANCE_CODES`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numpy as np
+from numba import carray, types
+from numba.core.ccallback import CFunc
+from numba.core.extending import intrinsic
+
+from bayes_gmm._numba_cache import compile_callback, kernel_njit, uncompiled_kernel_cfunc
+from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
+from bayes_gmm.models._fused import (
+    _cholesky_gradients,
+    _cholesky_precision,
+    _diagonal_gradients,
+    _diagonal_precision,
+)
+
+FULL, TIED, DIAG, SPHERICAL, EQUAL_SPHERICAL, EQUAL_DIAGONAL = range(6)
+#: covariance_type -> the kernel's code of its covariance prior and likelihood structure.
+COVARIANCE_CODES = {
+    "full": FULL,
+    "VVV": FULL,
+    "tied": TIED,
+    "EEE": TIED,
+    "diag": DIAG,
+    "VVI": DIAG,
+    "spherical": SPHERICAL,
+    "VII": SPHERICAL,
+    "V": SPHERICAL,
+    "EII": EQUAL_SPHERICAL,
+    "E": EQUAL_SPHERICAL,
+    "EEI": EQUAL_DIAGONAL,
+}
+_LOG_2 = math.log(2.0)
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def covariance_length(code: int, n_components: int, n_features: int) -> int:
+    """Number of unconstrained values of the covariance variable (``chol_cov`` or ``sigma``)."""
+    packed = n_features * (n_features + 1) // 2
+    return {
+        FULL: n_components * packed,
+        TIED: packed,
+        DIAG: n_components * n_features,
+        SPHERICAL: n_components,
+        EQUAL_SPHERICAL: 1,
+        EQUAL_DIAGONAL: n_features,
+    }[code]
+
+
+def n_unconstrained(code: int, n_components: int, n_features: int) -> int:
+    """Length of the unconstrained point: weights, means, covariance variable."""
+    return n_components - 1 + n_components * n_features + covariance_length(code, n_components, n_features)
+
+
+def hyper_parameters(priors, lkj_log_normalizer: float, center: np.ndarray) -> np.ndarray:
+    """The kernel's hyper-parameter vector from resolved :class:`~bayes_gmm.models.GMMPriors`.
+
+    Layout: weights_concentration (K), means_loc (D), means_scale (D), variance_scale (D), variance_shape,
+    lkj_eta, log Z of the LKJ density for D (see :func:`bayes_gmm.models._lkj.lkj_log_normalizer`), and
+    the centre subtracted from the data (D).
+    """
+    return np.ascontiguousarray(
+        np.concatenate(
+            [
+                np.asarray(priors.weights_concentration, dtype=float),
+                np.asarray(priors.means_loc, dtype=float),
+                np.asarray(priors.means_scale, dtype=float),
+                np.asarray(priors.variance_scale, dtype=float),
+                [float(priors.variance_shape), float(priors.lkj_eta), float(lkj_log_normalizer)],
+                np.asarray(center, dtype=float),
+            ]
+        )
+    )
+
+
+@kernel_njit(error_model="numpy")
+def _sd_logp(sd, shape, scale, log_gamma_shape):
+    # log p(sd) with sd**2 ~ InverseGamma(shape, scale), and d log p / d log sd.
+    log_sd = math.log(sd)
+    inverse_variance = 1.0 / (sd * sd)
+    value = _LOG_2 + shape * math.log(scale) - log_gamma_shape - (2.0 * shape + 1.0) * log_sd
+    value -= scale * inverse_variance
+    return value, -(2.0 * shape + 1.0) + 2.0 * scale * inverse_variance
+
+
+@kernel_njit(error_model="numpy")
+def _simplex_weights(theta, n_components, weights):
+    # PyMC's simplex transform backwards: z = [y, -sum y], w = softmax(z); returns log-sum-exp(z).
+    total = 0.0
+    for k in range(n_components - 1):
+        total += theta[k]
+    largest = -total
+    for k in range(n_components - 1):
+        largest = max(largest, theta[k])
+    normaliser = 0.0
+    for k in range(n_components):
+        z = theta[k] if k < n_components - 1 else -total
+        weights[k] = math.exp(z - largest)
+        normaliser += weights[k]
+    for k in range(n_components):
+        weights[k] /= normaliser
+    return largest + math.log(normaliser), total
+
+
+@kernel_njit(error_model="numpy")
+def _weights_part(theta, grad, n_components, concentration, grad_weights, weights, log_normaliser, total):
+    """Dirichlet prior, simplex Jacobian and the likelihood's weight gradient, on the simplex coordinates.
+
+    `weights`, `log_normaliser` and `total` are what :func:`_simplex_weights` returned for `theta`.
+    """
+    value = math.log(n_components)
+    concentration_sum = 0.0
+    expected = 0.0  # sum_k w_k dlik/dw_k
+    for k in range(n_components):
+        z = theta[k] if k < n_components - 1 else -total
+        # Dirichlet (a_k - 1) log w_k plus the Jacobian's log w_k
+        value += concentration[k] * (z - log_normaliser) - math.lgamma(concentration[k])
+        concentration_sum += concentration[k]
+        expected += weights[k] * grad_weights[k]
+    value += math.lgamma(concentration_sum)
+    # d/dz_j = a_j - A w_j + w_j (g_j - sum_k w_k g_k); y_j moves z_j up and z_K down.
+    last = concentration[n_components - 1] - concentration_sum * weights[n_components - 1]
+    last += weights[n_components - 1] * (grad_weights[n_components - 1] - expected)
+    for k in range(n_components - 1):
+        dz = concentration[k] - concentration_sum * weights[k] + weights[k] * (grad_weights[k] - expected)
+        grad[k] = dz - last
+    return value
+
+
+@kernel_njit(error_model="numpy")
+def _lkj_part(packed, grad, factor, shape, scales, eta, log_normalizer, grad_factor, log_gamma_shape):
+    """LKJ-and-sd prior of one packed factor (log diagonal), its Jacobian, and the chain rule of the
+    likelihood's gradient `grad_factor` (d, d) into `grad` (the packed values)."""
+    n = factor.shape[0]
+    value = -log_normalizer
+    position = 0
+    for i in range(n):
+        row_start = position
+        square_norm = 0.0
+        for j in range(i + 1):
+            entry = math.exp(packed[position]) if j == i else packed[position]
+            factor[i, j] = entry
+            square_norm += entry * entry
+            position += 1
+        sd = math.sqrt(square_norm)
+        power = 2.0 * eta - 2.0 + n - i  # the LKJ power plus one
+        sd_value, sd_slope = _sd_logp(sd, shape, scales[i], log_gamma_shape)
+        log_sd = math.log(sd)
+        value += sd_value + power * (packed[position - 1] - log_sd) - i * log_sd
+        value += packed[position - 1]  # the log transform's Jacobian
+        # d/dL_ij of the prior: c_i L_ij / sd_i^2, plus power / L_ii on the diagonal
+        c = (sd_slope - power - i) / square_norm
+        for j in range(i + 1):
+            slope = c * factor[i, j] + grad_factor[i, j]
+            if j == i:
+                grad[row_start + j] = (slope * factor[i, i]) + power + 1.0
+            else:
+                grad[row_start + j] = slope
+    return value
+
+
+@kernel_njit(error_model="numpy")
+def model_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_components):
+    """Log-density of the model at the unconstrained point `theta`; its gradient written into `grad`.
+
+    Parameters
+    ----------
+    code : int
+        The covariance structure (:data:`COVARIANCE_CODES`).
+    theta, grad : float64 arrays of shape (n_unconstrained,)
+        The point, and where the gradient goes.
+    Xt : float64 array of shape (D, N), C-contiguous
+        The centred data, transposed.
+    sample_weight : float64 array of shape (N,) or (0,)
+        Each row's weight; empty for an unweighted model.
+    hyper : float64 array
+        :func:`hyper_parameters`.
+    n_components : int
+
+    Returns
+    -------
+    float
+        The log-density; -inf (gradient NaN) at a point where it is not finite.
+    """
+    n_features = Xt.shape[0]
+    K, D = n_components, n_features
+    for i in range(theta.shape[0]):
+        if not math.isfinite(theta[i]):
+            for j in range(grad.shape[0]):
+                grad[j] = math.nan
+            return -math.inf
+    concentration = hyper[0:K]
+    loc = hyper[K : K + D]
+    mean_scale = hyper[K + D : K + 2 * D]
+    variance_scale = hyper[K + 2 * D : K + 3 * D]
+    shape = hyper[K + 3 * D]
+    eta = hyper[K + 3 * D + 1]
+    log_normalizer = hyper[K + 3 * D + 2]
+    center = hyper[K + 3 * D + 3 : K + 4 * D + 3]
+    log_gamma_shape = math.lgamma(shape)
+
+    weights = np.empty(K)
+    log_normaliser, total = _simplex_weights(theta, K, weights)
+    means = np.empty((K, D))
+    value = 0.0
+    offset = K - 1
+    for k in range(K):
+        for d in range(D):
+            m = theta[offset + k * D + d]
+            means[k, d] = m - center[d]
+            z = (m - loc[d]) / mean_scale[d]
+            value += -0.5 * z * z - math.log(mean_scale[d]) - _HALF_LOG_2PI
+            grad[offset + k * D + d] = -z / mean_scale[d]
+    offset += K * D
+    covariance = theta[offset:]
+    cov_grad = grad[offset:]
+
+    # Scale parameters of the likelihood, from the unconstrained covariance values.
+    cholesky = code == FULL or code == TIED
+    n_factors = K if code == FULL else 1
+    chol = np.zeros((n_factors, D, D))
+    sd = np.empty((K, D))
+    if cholesky:
+        packed = D * (D + 1) // 2
+        for j in range(n_factors):
+            position = j * packed
+            for i in range(D):
+                for c in range(i + 1):
+                    chol[j, i, c] = math.exp(covariance[position]) if c == i else covariance[position]
+                    position += 1
+        prec, log_det = _cholesky_precision(chol, K)
+    else:
+        for k in range(K):
+            for d in range(D):
+                if code == DIAG:
+                    index = k * D + d
+                elif code == SPHERICAL:
+                    index = k
+                elif code == EQUAL_SPHERICAL:
+                    index = 0
+                else:
+                    index = d
+                sd[k, d] = math.exp(covariance[index])
+        prec, log_det = _diagonal_precision(sd)
+
+    # Likelihood and its statistics in one pass over the data.
+    weighted = sample_weight.shape[0] > 0
+    pointwise = np.empty(Xt.shape[1] if weighted else 0)
+    log_weights = np.empty(K)
+    for k in range(K):
+        log_weights[k] = math.log(max(weights[k], 2.2250738585072014e-308))
+    log_lik, nk, sx, sxx = serial_fused_estep_statistics(
+        Xt, means, prec, log_det, log_weights, cholesky, sample_weight, pointwise
+    )
+    if weighted:
+        log_lik = 0.0
+        for n in range(Xt.shape[1]):
+            log_lik += sample_weight[n] * pointwise[n]
+    value += log_lik
+    if cholesky:
+        grad_weights, grad_means, grad_chol = _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
+    else:
+        grad_weights, grad_means, grad_sd = _diagonal_gradients(weights, sd, nk, sx, sxx)
+    for k in range(K):
+        for d in range(D):
+            grad[K - 1 + k * D + d] += grad_means[k, d]
+    value += _weights_part(theta, grad, K, concentration, grad_weights, weights, log_normaliser, total)
+
+    # Covariance prior, Jacobian, and the likelihood's scale gradient on the unconstrained scale.
+    if cholesky:
+        factor = np.empty((D, D))
+        packed = D * (D + 1) // 2
+        for j in range(n_factors):
+            part = slice(j * packed, (j + 1) * packed)
+            value += _lkj_part(
+                covariance[part], cov_grad[part], factor, shape, variance_scale, eta, log_normalizer,
+                grad_chol[j], log_gamma_shape,
+            )  # fmt: skip
+        return value
+    mean_variance_scale = 0.0
+    for d in range(D):
+        mean_variance_scale += variance_scale[d]
+    mean_variance_scale /= D
+    for i in range(cov_grad.shape[0]):
+        cov_grad[i] = 0.0
+    for k in range(K):
+        for d in range(D):
+            if code == DIAG:
+                index = k * D + d
+            elif code == SPHERICAL:
+                index = k
+            elif code == EQUAL_SPHERICAL:
+                index = 0
+            else:
+                index = d
+            cov_grad[index] += grad_sd[k, d] * sd[k, d]  # d/d log sd of the likelihood
+    for index in range(cov_grad.shape[0]):
+        if code == DIAG:
+            scale = variance_scale[index % D]
+        elif code == EQUAL_DIAGONAL:
+            scale = variance_scale[index]
+        else:
+            scale = mean_variance_scale
+        sd_value, sd_slope = _sd_logp(math.exp(covariance[index]), shape, scale, log_gamma_shape)
+        value += sd_value + covariance[index]  # the log transform's Jacobian
+        cov_grad[index] += sd_slope + 1.0
+    return value
+
+
+# C entry points for nutpie: the log-density-and-gradient and the draw expansion, reading the model from a
+# header of uint64 values (see :func:`model_header`) that nutpie hands back as its user data.
+
+_HEADER_FIELDS = ("code", "n_components", "n_features", "n_samples", "n_dim", "data", "weights", "n_weights",
+                  "hyper", "n_hyper")  # fmt: skip
+HEADER_LENGTH = len(_HEADER_FIELDS)
+_DOUBLE_P = types.CPointer(types.float64)
+#: nutpie's callbacks: logp(dim, x, grad out, logp out, user data) and expand(dim, n_expanded, x, out, user data)
+LOGP_SIGNATURE = types.int64(types.uint64, _DOUBLE_P, _DOUBLE_P, _DOUBLE_P, types.voidptr)
+EXPAND_SIGNATURE = types.int64(types.uint64, types.uint64, _DOUBLE_P, _DOUBLE_P, types.voidptr)
+
+
+@intrinsic
+def _as_double_pointer(typingctx, address):
+    """The integer `address` as a ``double*``."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(_DOUBLE_P))
+
+    return _DOUBLE_P(types.uint64), codegen
+
+
+def model_header(code: int, n_components: int, Xt: np.ndarray, sample_weight: np.ndarray, hyper: np.ndarray):
+    """The uint64 header the C entry points read; it points into the arrays, which the caller keeps alive.
+
+    `Xt`, `sample_weight` (empty for an unweighted model) and `hyper` must be C-contiguous float64 arrays.
+    """
+    for array in (Xt, sample_weight, hyper):
+        if array.dtype != np.float64 or not array.flags.c_contiguous:
+            raise ValueError("the model's arrays must be C-contiguous float64")
+    n_features, n_samples = Xt.shape
+    values = {
+        "code": code,
+        "n_components": n_components,
+        "n_features": n_features,
+        "n_samples": n_samples,
+        "n_dim": n_unconstrained(code, n_components, n_features),
+        "data": Xt.ctypes.data,
+        "weights": sample_weight.ctypes.data if sample_weight.size else 0,
+        "n_weights": sample_weight.size,
+        "hyper": hyper.ctypes.data,
+        "n_hyper": hyper.size,
+    }
+    return np.array([values[field] for field in _HEADER_FIELDS], dtype=np.uint64)
+
+
+# nutpie's return codes: 0 ok, -1 wrong dimension, 1 error, 3 non-finite gradient, 4 non-finite logp.
+def _logp_c(dim, x_, grad_, logp_, user_data_):
+    header = carray(user_data_, (HEADER_LENGTH,), np.uint64)
+    # Signed sizes throughout: numba types a mix of uint64 and int64 as float64.
+    n_dim = np.int64(header[4])
+    if np.int64(dim) != n_dim:
+        return -1
+    try:
+        x = carray(x_, (n_dim,))
+        grad = carray(grad_, (n_dim,))
+        logp = carray(logp_, (1,))
+        data = carray(_as_double_pointer(header[5]), (np.int64(header[2]), np.int64(header[3])))
+        weights = carray(_as_double_pointer(header[6]), (np.int64(header[7]),))
+        hyper = carray(_as_double_pointer(header[8]), (np.int64(header[9]),))
+        value = model_logp_and_grad(np.int64(header[0]), x, grad, data, weights, hyper, np.int64(header[1]))
+        logp[0] = value
+        for i in range(n_dim):
+            if not math.isfinite(grad[i]):
+                return 3
+        if not math.isfinite(value):
+            return 4
+    except Exception:
+        return 1
+    return 0
+
+
+def _expand_c(dim, n_expanded, x_, out_, user_data_):
+    # The draws are stored unconstrained and transformed afterwards, all at once, in NumPy.
+    header = carray(user_data_, (HEADER_LENGTH,), np.uint64)
+    n_dim = np.int64(header[4])
+    if np.int64(dim) != n_dim or np.int64(n_expanded) != n_dim:
+        return -1
+    x = carray(x_, (n_dim,))
+    out = carray(out_, (n_dim,))
+    for i in range(n_dim):
+        out[i] = x[i]
+    return 0
+
+
+_CALLBACKS: dict[str, CFunc] = {}
+_COMPILING = threading.Lock()
+
+
+def model_callbacks() -> tuple[CFunc, CFunc]:
+    """The compiled C entry points (logp-and-gradient, expansion), loaded from numba's cache or compiled.
+
+    Compiled once per process (seconds the first time after an install, a fraction of a second from the
+    cache), whatever the model's covariance type, shape or data.
+    """
+    with _COMPILING:
+        for name, function, signature in (
+            ("logp", _logp_c, LOGP_SIGNATURE),
+            ("expand", _expand_c, EXPAND_SIGNATURE),
+        ):
+            if name not in _CALLBACKS:
+                _CALLBACKS[name] = compile_callback(uncompiled_kernel_cfunc(function, signature))
+        return _CALLBACKS["logp"], _CALLBACKS["expand"]
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread of the parent at the fork (nutpie's chains are threads) would never be
+    # released in the child.
+    global _COMPILING
+    _COMPILING = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
