@@ -127,12 +127,19 @@ def data_in_fit_order(X, feature_names, n_features: int, *, name: str = "X") -> 
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
     """Return `X` as a C-contiguous float64 array of shape (n_samples, n_features).
 
-    Accepts NumPy arrays, nested lists, pandas DataFrames and :class:`CheckedData`. A 1-D input is
+    Accepts NumPy arrays, nested lists, pandas DataFrames, objects NumPy converts with ``__array__``, and
+    :class:`CheckedData`; SciPy sparse input is refused (with how to densify it). A 1-D input is
     rejected rather than guessed at, because a vector is ambiguous (many samples of one feature, or one
     sample).
     """
     if isinstance(X, CheckedData):  # its values were checked when it was made
         return _check_size(X.values, name, min_samples, n_features)
+    if _is_sparse(X):
+        raise TypeError(
+            f"{name} must be dense numeric data of shape (n_samples, n_features); got a SciPy sparse "
+            f"{type(X).__name__} of shape {X.shape}, which bayes-gmm does not support (the fitted means and "
+            f"covariances are dense anyway). Densify it first with {name}.toarray()."
+        )
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes") and hasattr(X.dtypes, "items"):  # pandas DataFrame
         check_unique_columns(X.columns, name=name)
         non_numeric = [str(c) for c, t in X.dtypes.items() if not _is_numeric_dtype(t)]
@@ -152,13 +159,14 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"NumPy array or a pandas DataFrame of numeric columns."
         )
     try:
-        is_complex = np.iscomplexobj(X)
+        # Converted first: an array-like may support conversion (__array__) and no other NumPy function.
+        X = np.asarray(X)
     except ValueError as exc:  # ragged nested lists
         raise TypeError(
             f"{name} must be numeric data of shape (n_samples, n_features); got a nested sequence NumPy cannot "
             f"make into one array ({' '.join(str(exc).split()[:12])} ...). Give every row the same length."
         ) from None
-    if is_complex:
+    if np.iscomplexobj(X):
         raise TypeError(
             f"{name} must be real-valued; got complex numbers. Pass the real part ({name}.real), the modulus "
             f"(abs({name})), or both as separate features."
@@ -212,6 +220,12 @@ def _check_size(arr: np.ndarray, name: str, min_samples: int, n_features: int | 
             f"the same columns, in the same order, as at fit time."
         )
     return arr
+
+
+def _is_sparse(X) -> bool:
+    """Whether `X` is a SciPy sparse array or matrix (without importing SciPy when it is not loaded)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
 
 
 def _unmasked(X: np.ma.MaskedArray, name: str) -> np.ndarray:

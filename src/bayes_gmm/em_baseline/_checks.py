@@ -70,8 +70,43 @@ def check_initial_params(params, covariance_type, n_components, n_features):
             f"initial_params['weights'] must be non-negative and sum to 1; got sum {weights.sum():.6g}. "
             "Normalise them with weights / weights.sum()."
         )
-    structure.precision_cholesky(arrays["covariances"])  # raises if not positive definite
+    _check_symmetric_positive_definite(arrays["covariances"], structure, n_components, n_features)
+    structure.precision_cholesky(arrays["covariances"])  # and positive definite to working precision
     return arrays["weights"], arrays["means"], arrays["covariances"]
+
+
+def _check_symmetric_positive_definite(covariances, structure, n_components, n_features):
+    """Raise a ValueError unless every matrix of initial_params' `covariances` is symmetric (to
+    scikit-learn's tolerance, ``np.allclose``) and positive definite.
+
+    A Cholesky factorisation reads one triangle only, so a non-symmetric matrix would pass unseen.
+    """
+    full = structure.to_full(covariances, n_components, n_features)
+    transposed = np.swapaxes(full, -1, -2)
+    expected = "initial_params['covariances'] must be symmetric, positive-definite"
+
+    def which(k):
+        return "the tied covariance" if structure.name == "tied" else f"component {k}'s covariance"
+
+    for k in range(n_components):
+        if not np.allclose(full[k], transposed[k]):
+            i, j = np.unravel_index(np.argmax(np.abs(full[k] - transposed[k])), full[k].shape)
+            raise ValueError(
+                f"{expected}; {which(k)} is not symmetric (entry [{i}, {j}] is {full[k][i, j]:.6g} but "
+                f"[{j}, {i}] is {full[k][j, i]:.6g}). Pass whole symmetric matrices (not one triangle), "
+                f"e.g. (C + C.T) / 2 for each matrix C."
+            )
+    smallest = np.linalg.eigvalsh((full + transposed) / 2.0).min(axis=-1)
+    if np.any(smallest <= 0.0):
+        k = int(np.argmin(smallest))
+        variances = structure.name in ("diag", "spherical")
+        raise ValueError(
+            f"{expected}; {which(k)} has "
+            + (f"a variance of {smallest[k]:.6g}" if variances else f"eigenvalue {smallest[k]:.6g}")
+            + " <= 0. Pass "
+            + ("positive variances" if variances else "covariances with positive eigenvalues")
+            + ", e.g. from the data's covariance np.cov(X, rowvar=False), or start from initial_resp instead."
+        )
 
 
 def check_initial_resp(resp, n_samples, n_components):

@@ -413,6 +413,7 @@ def _run_em_dask(
     return finished_result(
         iterations,
         final_log_lik,
+        tol=tol,
         covariance_type=covariance_type,
         n_samples=n_samples,
         train_log_resp_max=None,

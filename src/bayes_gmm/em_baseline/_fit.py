@@ -85,7 +85,8 @@ def fit_em(
     max_iter : int, default 1000
         Maximum number of EM updates per start.
     tol : float, default 1e-6
-        Convergence threshold on the change of the mean log-likelihood per sample between iterations.
+        Convergence threshold on the change of the mean log-likelihood per sample made by one update
+        (checked after every update, the last one included).
     reg_covar : float, default 1e-6
         Added to the diagonal of every covariance, keeping a collapsing component positive definite.
     initial_params : EMResult or mapping, optional
@@ -102,7 +103,9 @@ def fit_em(
         (integer weights give the fit of the data with the rows repeated). The log-likelihood is the
         weighted sum of the pointwise log-likelihoods, the starts are weighted too, and BIC and ICL use the
         total weight as the number of samples (a weighted sample such as a coreset stands for that many
-        points; see :attr:`EMResult.total_weight`). For Dask data, a NumPy or Dask array.
+        points; see :attr:`EMResult.total_weight`). Equal weights (``np.ones(n_samples)``, say) give the
+        same starts, and so the same fit, as no weights for the same `random_seed`. For Dask data, a NumPy
+        or Dask array.
     init_sample_size : int, default 100_000
         Dask data only: the starts (all `n_init` of them, run to convergence) are made on a uniform random
         sample of this many rows, drawn reproducibly from `random_seed`; then EM runs on all rows from the
@@ -377,6 +380,7 @@ def _run_em(
     return finished_result(
         iterations,
         final_log_lik,
+        tol=tol,
         covariance_type=covariance_type,
         n_samples=n_samples,
         train_log_resp_max=log_resp_max,
@@ -389,6 +393,7 @@ def finished_result(
     iterations,
     final_log_lik,
     *,
+    tol,
     covariance_type,
     n_samples,
     train_log_resp_max,
@@ -397,12 +402,17 @@ def finished_result(
 ) -> EMResult:
     """The :class:`EMResult` of one start: what :func:`em_iterations` returned, with the final log-likelihood.
 
-    The other arguments are the :class:`EMResult` fields of the same names. Raises
+    The last update's change (from the last E-step's log-likelihood to `final_log_lik`) is compared with
+    `tol` too, as every earlier one is, so a start that ran out of updates converged if that change is
+    below `tol`. The other arguments are the :class:`EMResult` fields of the same names. Raises
     IllConditionedCovarianceError if the final log-likelihood is not finite.
     """
     weights, means, covariances, prec_chol, history, n_iter, converged = iterations
     if not np.isfinite(final_log_lik):
         raise IllConditionedCovarianceError("the final log-likelihood is not finite. " + COLLAPSE_HINT)
+    n_total = n_samples if total_weight is None else total_weight
+    if not converged and history and abs(final_log_lik - history[-1]) / n_total < tol:
+        converged = True
     return EMResult(
         covariance_type=covariance_type,
         weights=weights,

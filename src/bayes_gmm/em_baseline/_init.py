@@ -21,18 +21,32 @@ def _draw(cumulative, rng, size):
     return np.minimum(np.searchsorted(cumulative, rng.random(size) * cumulative[-1]), len(cumulative) - 1)
 
 
+def _unless_uniform(sample_weight):
+    """`sample_weight` as an array, or None where it is None or every weight is the same.
+
+    Equal weights give every point the same probability, so they draw exactly what no weights draw.
+    """
+    if sample_weight is None:
+        return None
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    return None if np.all(sample_weight == sample_weight[0]) else sample_weight
+
+
 def kmeans_plusplus(X, n_components, rng, *, x_sq_norms=None, sample_weight=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), as in scikit-learn.
 
     Each new center is the best of ``2 + log(k)`` candidates drawn with probability proportional to the
     squared distance to the nearest existing center. With `sample_weight` (n_samples,), every probability
-    and the candidates' potential are weighted too (a point of weight 3 counts as three copies).
+    and the candidates' potential are weighted too (a point of weight 3 counts as three copies). Equal
+    weights (all the same, e.g. ``np.ones(n_samples)``) draw the same centers as no weights from the same
+    `rng`.
 
     Returns
     -------
     centers : ndarray of shape (n_components, n_features)
     """
     n_samples = X.shape[0]
+    sample_weight = _unless_uniform(sample_weight)
     if x_sq_norms is None:
         x_sq_norms = np.einsum("ij,ij->i", X, X)
     weighted = sample_weight is not None
@@ -62,8 +76,10 @@ def kmeans_plusplus(X, n_components, rng, *, x_sq_norms=None, sample_weight=None
 def kmeans_labels(X, n_components, rng, *, max_iter=300, sample_weight=None):
     """Lloyd's k-means from k-means++ seeds; returns the final hard labels, shape (n_samples,).
 
-    With `sample_weight` (n_samples,), the seeding and the centers (weighted means) are weighted.
+    With `sample_weight` (n_samples,), the seeding and the centers (weighted means) are weighted; equal
+    weights give the same labels as none.
     """
+    sample_weight = _unless_uniform(sample_weight)
     x_sq_norms = np.einsum("ij,ij->i", X, X)
     centers = kmeans_plusplus(X, n_components, rng, x_sq_norms=x_sq_norms, sample_weight=sample_weight)
     labels = np.argmin(_squared_distances(X, centers, x_sq_norms), axis=1)

@@ -49,7 +49,8 @@ class EMResult:
     n_iter : int
         EM updates run for the winning start.
     converged : bool
-        Whether the change in mean log-likelihood per sample fell below `tol` within `max_iter`.
+        Whether the change in mean log-likelihood per sample made by some update, the last one
+        included, fell below `tol` within `max_iter` updates.
     n_samples : int
         Number of training samples (rows); the information criteria use it when called without data
         (a weighted fit uses `total_weight` instead).
