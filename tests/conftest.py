@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 #: Reference data sets and their published values (tests/data/REFERENCE.md cites the sources).
 REFERENCE_DATA_DIR = Path(__file__).parent / "data"
@@ -88,3 +89,30 @@ def count_compiles(monkeypatch):
             yield records
 
     return counting
+
+
+def fake_fit(
+    weights, means, covariances, X, draws: int = 3, feature_names=None, jitter: float = 0.0
+) -> xr.DataTree:
+    """A DataTree shaped like fit_gmm's, every draw equal to the given parameters (no sampling).
+
+    Features are named `feature_names` (default ``x0, x1, ...``, as for a fit of an array); `X` is stored as
+    the observed data. With `jitter` > 0, each draw's means are moved by independent N(0, jitter^2) noise
+    (fixed, seeded), so that the draws differ as a posterior's do.
+    """
+    k, d = np.shape(means)
+    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    tile = lambda a: np.broadcast_to(np.asarray(a, dtype=float), (2, draws, *np.shape(a)))  # noqa: E731
+    noise = jitter * np.random.default_rng(0).standard_normal((2, draws, k, d))
+    posterior = xr.Dataset(
+        {
+            "weights": (("chain", "draw", "component"), tile(weights)),
+            "means": (("chain", "draw", "component", "feature"), tile(means) + noise),
+            "covariances": (("chain", "draw", "component", "feature", "feature_cov"), tile(covariances)),
+        },
+        coords={"component": np.arange(k), "feature": names, "feature_cov": names},
+    )
+    observed = xr.Dataset(
+        {"obs": (("obs_id", "feature"), np.asarray(X, dtype=float))}, coords={"obs_id": np.arange(len(X))}
+    )
+    return xr.DataTree.from_dict({"posterior": posterior, "observed_data": observed})

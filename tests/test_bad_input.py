@@ -20,12 +20,13 @@ import xarray as xr
 
 from bayes_gmm import cli, datasets
 from bayes_gmm._validation import check_fit_data
-from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.em_baseline import _search, fit_em, search_models
 from bayes_gmm.exceptions import IllConditionedCovarianceError
 from bayes_gmm.inference import (
     _advi,
     _fit,
     co_clustering,
+    compare_with_em,
     draw_responsibilities,
     fit_gmm,
     membership_probabilities,
@@ -34,6 +35,7 @@ from bayes_gmm.inference import (
     select_k,
 )
 from bayes_gmm.inference._membership import nearest_components
+from conftest import fake_fit
 
 RNG = np.random.default_rng(13)
 N = 200
@@ -82,6 +84,11 @@ DATA_ERRORS = {
         r"only numeric columns; got non-numeric column\(s\) \['name'\]",
     ),
     "series": (pd.Series(A), ValueError, r"must be 2-D"),
+    "dataframe-repeated-column": (
+        pd.DataFrame(np.column_stack([A, B, A]), columns=["a", "b", "a"]),
+        ValueError,
+        r"distinct column names, one per feature; got the column\(s\) \['a'\] more than once .* Rename or drop",
+    ),
     "masked-values": (
         masked,
         ValueError,
@@ -321,28 +328,6 @@ def test_advi_failures_become_messages(monkeypatch, exception, error, message):
 # --- membership and the other posterior summaries -----------------------------------------------------------
 
 
-def fake_fit(weights, means, covariances, X, draws: int = 3) -> xr.DataTree:
-    """A DataTree shaped like fit_gmm's, every draw equal to the given parameters (no sampling)."""
-    k, d = np.shape(means)
-    tile = lambda a: np.broadcast_to(np.asarray(a, dtype=float), (2, draws, *np.shape(a)))  # noqa: E731
-    posterior = xr.Dataset(
-        {
-            "weights": (("chain", "draw", "component"), tile(weights)),
-            "means": (("chain", "draw", "component", "feature"), tile(means)),
-            "covariances": (("chain", "draw", "component", "feature", "feature_cov"), tile(covariances)),
-        },
-        coords={
-            "component": np.arange(k),
-            "feature": [f"x{j}" for j in range(d)],
-            "feature_cov": [f"x{j}" for j in range(d)],
-        },
-    )
-    observed = xr.Dataset(
-        {"obs": (("obs_id", "feature"), np.asarray(X, dtype=float))}, coords={"obs_id": np.arange(len(X))}
-    )
-    return xr.DataTree.from_dict({"posterior": posterior, "observed_data": observed})
-
-
 TWO = fake_fit([0.5, 0.5], [[0.0, 0.0], [10.0, 0.0]], [np.eye(2), 100 * np.eye(2)], GOOD)
 
 
@@ -499,6 +484,119 @@ def test_fit_without_observed_data_needs_points():
     bare = xr.DataTree.from_dict({"posterior": TWO["posterior"].to_dataset()})
     with pytest.raises(ValueError, match=r"the fit has no observed_data; pass the points as X"):
         membership_probabilities(bare)
+
+
+# --- compare_with_em and search_models: their arguments, checked before any work ----------------------------
+
+OTHER_DIMS = xr.DataTree.from_dict(
+    {"posterior": TWO["posterior"].to_dataset().rename({"component": "cluster"})}
+)
+EM_TWO = "the EM fit of GOOD"  # replaced by the fixture good_em in the tests
+COMPARE_ERRORS = {
+    "empty-datatree": (
+        (xr.DataTree(), EM_TWO),
+        ValueError,
+        r"idata must be a Bayesian fit from fit_gmm .* got a DataTree without a posterior group \(groups: \[\]\)",
+    ),
+    "em-not-a-fit": (
+        (TWO, "x"),
+        TypeError,
+        r"em must be an EMResult from fit_em .* got a str: 'x'\. Pass it, e\.g\. em = fit_em\(X, k\)",
+    ),
+    "em-none": ((TWO, None), TypeError, r"em must be an EMResult .* got None"),
+    "swapped": (
+        (EM_TWO, TWO),
+        TypeError,
+        r"Bayesian fit first and the EM fit second; got an EMResult as idata .* compare_with_em\(idata, em\)",
+    ),
+    "idata-a-string": (
+        ("posterior.nc", EM_TWO),
+        TypeError,
+        r"idata must be a Bayesian fit .* got a str.* e\.g\. compare_with_em\(fit_gmm\(X, k, em=em\), em\)\.",
+    ),
+    "no-component-dim": (
+        (OTHER_DIMS, EM_TWO),
+        ValueError,
+        r"idata must be .* posterior variables have other dims than fit_gmm gives them \(weights has "
+        r"\['chain', 'draw', 'cluster'\], not \['chain', 'draw', 'component'\]",
+    ),
+    "other-feature-names": (
+        (TWO, "the EM fit of columns a, b"),
+        None,  # the posterior's features are x0, x1 (a fit of an array): compared by position, no error
+        None,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def good_em():
+    return fit_em(GOOD, 2, n_init=1, random_seed=0)
+
+
+@pytest.mark.parametrize(("args", "error", "message"), COMPARE_ERRORS.values(), ids=COMPARE_ERRORS.keys())
+def test_compare_with_em_arguments(good_em, args, error, message):
+    fits = {
+        EM_TWO: good_em,
+        "the EM fit of columns a, b": dataclasses.replace(good_em, feature_names=("a", "b")),
+    }
+    args = [fits.get(arg, arg) if isinstance(arg, str) else arg for arg in args]
+    if error is None:
+        assert np.all(np.isfinite(compare_with_em(*args)["em"]))
+        return
+    with pytest.raises(error, match=message):
+        compare_with_em(*args)
+
+
+def test_compare_with_em_refuses_an_em_fit_of_other_columns(good_em):
+    named = TWO.copy()
+    named["posterior"] = (
+        TWO["posterior"].to_dataset().assign_coords(feature=["a", "b"], feature_cov=["a", "b"])
+    )
+    table = compare_with_em(named, dataclasses.replace(good_em, feature_names=("a", "b")))
+    assert "means[1, a]" in set(table["parameter"])
+    with pytest.raises(
+        ValueError, match=r"em must have the posterior's features \['a', 'b'\], in that order; got "
+    ):
+        compare_with_em(named, dataclasses.replace(good_em, feature_names=("b", "a")))
+
+
+def no_search(monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        pytest.fail("search_models fitted before the arguments were checked")
+
+    monkeypatch.setattr(_search, "_quiet_fit", fail)
+
+
+@pytest.mark.parametrize(
+    ("n_components", "message"),
+    [
+        (
+            2.0,
+            r"n_components must be an int K \(the fits K = 1\.\.K\) or an iterable of ints; got 2\.0 of type float",
+        ),
+        ("3", r"an iterable of ints; got '3' of type str\. Pass e\.g\. n_components=3"),
+        ([1, 2.5], r"n_components must be an integer >= 1; got 2\.5"),
+        (0, r"n_components must be an integer >= 1; got 0"),
+    ],
+    ids=["float", "string", "float-in-list", "zero"],
+)
+def test_search_models_refuses_bad_numbers_of_components(monkeypatch, n_components, message):
+    no_search(monkeypatch)
+    with pytest.raises((TypeError, ValueError), match=message):
+        search_models(GOOD, n_components)
+
+
+def test_search_models_takes_one_model_name_as_one_model():
+    one = search_models(GOOD, [1, 2], "VVV", n_init=1, random_seed=0)
+    assert list(one.table.index) == [("VVV", 1), ("VVV", 2)]
+    listed = search_models(GOOD, [1, 2], ["VVV"], n_init=1, random_seed=0)
+    pd.testing.assert_frame_equal(one.table, listed.table)
+
+
+def test_search_models_refuses_an_unknown_model_name_before_fitting(monkeypatch):
+    no_search(monkeypatch)
+    with pytest.raises(ValueError, match=r"covariance_type must be one of .* got 'VVX'"):
+        search_models(GOOD, 2, "VVX")
 
 
 # --- the command line: one line, exit status 2, nothing fitted, nothing written -----------------------------

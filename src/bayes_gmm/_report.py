@@ -10,10 +10,13 @@ from bayes_gmm.em_baseline import EMResult
 
 
 def format_em_summary(result: EMResult, feature_names=None) -> str:
-    """A short, readable summary of an EM fit: fit diagnostics, criteria and a table per component."""
-    names = (
-        list(feature_names) if feature_names is not None else list(default_feature_names(result.n_features))
-    )
+    """A short, readable summary of an EM fit: fit diagnostics, criteria and a table per component.
+
+    Features are labelled by `feature_names`, by default the fit's own (``x0, x1, ...`` if it has none).
+    """
+    if feature_names is None:
+        feature_names = result.feature_names or default_feature_names(result.n_features)
+    names = list(feature_names)
     covariances = result.full_covariances()
     width = max(10, *(len(n) + 2 for n in names))
     status = "converged" if result.converged else "NOT converged (raise max_iter)"

@@ -62,10 +62,66 @@ def checked_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | 
     if isinstance(X, CheckedData):
         _check_size(X.values, name, min_samples, n_features)
         return X
-    columns = getattr(X, "columns", None)
+    names = feature_names_of(X, name=name)
     values = check_data(X, name=name, min_samples=min_samples, n_features=n_features)
-    names = tuple(str(c) for c in columns) if columns is not None else default_feature_names(values.shape[1])
-    return CheckedData(values, names)
+    return CheckedData(values, names if names is not None else default_feature_names(values.shape[1]))
+
+
+def feature_names_of(X, *, name: str = "X") -> tuple[str, ...] | None:
+    """The names of `X`'s features, or None for data without names.
+
+    A DataFrame's (pandas or Dask) column names, as strings, or a :class:`CheckedData`'s names when they came
+    with its data; None for arrays, lists and an unnamed :class:`CheckedData`. Column names that repeat
+    (as strings) are refused (:func:`check_unique_columns`).
+    """
+    if isinstance(X, CheckedData):
+        return X.feature_names if X.named else None
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = tuple(str(c) for c in columns)
+    check_unique_columns(names, name=name)
+    return names
+
+
+def check_unique_columns(names, *, name: str = "X") -> None:
+    """Raise a ValueError naming the repeated column names, if any of `names` repeats."""
+    names = [str(c) for c in names]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise ValueError(
+            f"{name} must have distinct column names, one per feature; got the column(s) {repeated} more than "
+            f"once (columns: {names}). Rename or drop the repeated columns, e.g. "
+            f"{name} = {name}.loc[:, ~{name}.columns.duplicated()] to keep the first of each."
+        )
+
+
+def data_in_fit_order(X, feature_names, n_features: int, *, name: str = "X") -> np.ndarray:
+    """`X` checked by :func:`check_data`, its columns in the order of a fit's `feature_names`.
+
+    How a fit meets new data. Where both have names (a DataFrame, or a named :class:`CheckedData`, and a fit
+    made from one), columns are matched by name: the same columns in another order are put in the fit's
+    order, and a missing or unknown column is refused with a ValueError naming it. Otherwise (an array, a
+    list; or a fit whose `feature_names` is None, made from data without names) columns are taken by
+    position, and `X` must have `n_features` of them.
+    """
+    given = feature_names_of(X, name=name)
+    if feature_names is not None and given is not None and given != tuple(feature_names):
+        feature_names = tuple(feature_names)
+        missing = [f for f in feature_names if f not in given]
+        unknown = [c for c in given if c not in feature_names]
+        if missing or unknown:
+            found = ", ".join(
+                f"{what} {names}" for what, names in (("missing", missing), ("unknown", unknown)) if names
+            )
+            raise ValueError(
+                f"{name} must have the fit's feature columns {list(feature_names)}; got columns {list(given)} "
+                f"({found}). Select or rename the columns, e.g. {name}[{list(feature_names)}], or pass a NumPy "
+                f"array with the columns in the fit's order."
+            )
+        order = [given.index(f) for f in feature_names]
+        X = CheckedData(X.values[:, order], feature_names) if isinstance(X, CheckedData) else X.iloc[:, order]
+    return check_data(X, name=name, n_features=n_features)
 
 
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
@@ -85,6 +141,7 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | No
             f"covariances are dense anyway). Densify it first with {name}.toarray()."
         )
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes") and hasattr(X.dtypes, "items"):  # pandas DataFrame
+        check_unique_columns(X.columns, name=name)
         non_numeric = [str(c) for c, t in X.dtypes.items() if not _is_numeric_dtype(t)]
         if non_numeric:
             raise TypeError(
@@ -434,3 +491,59 @@ def is_dask_collection(X) -> bool:
     import dask
 
     return dask.is_dask_collection(X)
+
+
+#: What every ``random_seed`` accepts (see :func:`seed_sequence`), for docstrings and messages.
+RANDOM_SEED_TYPES = "None, an int >= 0, a numpy.random.SeedSequence or a numpy.random.Generator"
+
+
+def seed_sequence(random_seed, *, name: str = "random_seed") -> np.random.SeedSequence:
+    """`random_seed` as a SeedSequence: how every random entry point of bayes-gmm reads its seed.
+
+    Every public function or method with a `random_seed` takes the same four kinds of seed:
+
+    - None: fresh entropy from the operating system, so each call gives a different result;
+    - an int >= 0: the same int gives the same result;
+    - a ``numpy.random.SeedSequence``: used as it is (never spawned from, so it is not changed), and its
+      child streams are numbered by position from its ``spawn_key``; the same SeedSequence gives the same
+      result;
+    - a ``numpy.random.Generator``: a function that needs several streams seeds them from one integer
+      drawn from it; one that needs a single stream draws from it directly (:func:`random_generator`).
+      Either way the generator advances, so reusing one generator object gives a new result each time,
+      while a generator made afresh from the same seed (``np.random.default_rng(0)``) gives the same.
+
+    Anything else (a float, a string, a legacy ``RandomState``) raises a TypeError saying so; a negative
+    int raises a ValueError.
+    """
+    if isinstance(random_seed, np.random.SeedSequence):
+        return random_seed
+    if isinstance(random_seed, np.random.Generator):
+        return np.random.SeedSequence(int(random_seed.integers(2**63)))
+    if random_seed is None:
+        return np.random.SeedSequence()
+    if isinstance(random_seed, bool) or not isinstance(random_seed, numbers.Integral):
+        raise TypeError(
+            f"{name} must be {RANDOM_SEED_TYPES}; got {random_seed!r:.60} of type {type(random_seed).__name__}. "
+            f"Pass e.g. {name}=0 or {name}=np.random.default_rng(0)."
+        )
+    if random_seed < 0:
+        raise ValueError(f"{name} must be {RANDOM_SEED_TYPES}; got {random_seed}. Pass e.g. {name}=0.")
+    return np.random.SeedSequence(int(random_seed))
+
+
+def child_seed(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    """The stream of `root` numbered `key` (a position, not a spawn: `root` is not changed).
+
+    ``child_seed(root, i)`` equals the ``i``-th child of ``root.spawn`` for a root that never spawned.
+    """
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key), pool_size=root.pool_size)
+
+
+def random_generator(random_seed, *, name: str = "random_seed") -> np.random.Generator:
+    """A Generator for `random_seed` (see :func:`seed_sequence`): a Generator itself, else one seeded from it.
+
+    An int gives the stream of ``np.random.default_rng(int)``.
+    """
+    if isinstance(random_seed, np.random.Generator):
+        return random_seed
+    return np.random.default_rng(seed_sequence(random_seed, name=name))

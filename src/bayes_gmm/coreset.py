@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bayes_gmm._validation import check_positive_int, is_dask_collection
+from bayes_gmm._validation import check_positive_int, child_seed, is_dask_collection, seed_sequence
 
 #: Rows per block when a NumPy array is processed (bounds the temporary memory of pass 2).
 NUMPY_BLOCK_ROWS = 1_000_000
@@ -91,8 +91,9 @@ def lightweight_coreset(X, size: int, *, random_seed=None) -> Coreset:
         which is read chunk by chunk in two passes and never loaded whole. Must be finite.
     size : int
         Number of i.i.d. draws m (at least 1); rows can be drawn more than once.
-    random_seed : int or numpy.random.SeedSequence, optional
-        The same seed and the same data (and, for Dask, the same chunks) give the same coreset.
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        The same seed and the same data (and, for Dask, the same chunks) give the same coreset (the
+        accepted kinds: see :func:`bayes_gmm._validation.seed_sequence`).
 
     Returns
     -------
@@ -119,16 +120,9 @@ def lightweight_coreset(X, size: int, *, random_seed=None) -> Coreset:
         raise ValueError(
             f"X must have at least one row; got shape {blocks.shape}. Pass the data to sample from."
         )
-    root = (
-        random_seed
-        if isinstance(random_seed, np.random.SeedSequence)
-        else np.random.SeedSequence(random_seed)
-    )
+    root = seed_sequence(random_seed)
     # Child streams by position (not root.spawn, which would change a SeedSequence passed in).
-    streams = [
-        np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i))
-        for i in range(blocks.n_blocks + 1)
-    ]
+    streams = [child_seed(root, i) for i in range(blocks.n_blocks + 1)]
     client_rng = np.random.default_rng(streams[0])
     block_seeds = streams[1:]
 
@@ -151,10 +145,7 @@ def lightweight_coreset(X, size: int, *, random_seed=None) -> Coreset:
 
     # Pass 2: per block, sum of d^2, the uniform rows, and n_distance candidates drawn in proportion to d^2;
     # merged up a tree of pairs (see the module docstring), each merge with a seed fixed here.
-    merge_seeds = [
-        np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, blocks.n_blocks + 1 + i))
-        for i in range(blocks.n_blocks)
-    ]
+    merge_seeds = [child_seed(root, blocks.n_blocks + 1 + i) for i in range(blocks.n_blocks)]
     merged = blocks.map_merge(
         _block_pass, _merge_blocks, (mean, n_distance), per_block, block_seeds, merge_seeds
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_gmm._validation import check_positive_int
+from bayes_gmm._validation import check_positive_int, random_generator
 
 _WEIGHTS = (0.45, 0.35, 0.20)
 _MEANS = ((0.0, 0.0), (0.0, 2.2), (5.0, 4.5))
@@ -27,7 +27,7 @@ def elongated_clusters(n_samples: int = 600, random_seed=None) -> tuple[np.ndarr
     ----------
     n_samples : int, default 600
         Total number of points; the cluster sizes are multinomial with probabilities 0.45, 0.35, 0.2.
-    random_seed : int, numpy.random.Generator or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed; the same seed gives the same data.
 
     Returns
@@ -37,7 +37,7 @@ def elongated_clusters(n_samples: int = 600, random_seed=None) -> tuple[np.ndarr
         The cluster (0, 1 or 2) each point was drawn from.
     """
     n_samples = check_positive_int(n_samples, "n_samples")
-    rng = np.random.default_rng(random_seed)
+    rng = random_generator(random_seed)
     sizes = rng.multinomial(n_samples, _WEIGHTS)
     points, labels = [], []
     for k, (size, mean, scales, angle) in enumerate(zip(sizes, _MEANS, _SCALES, _ANGLES_DEG, strict=True)):

@@ -23,7 +23,14 @@ import dask.array as da
 import numpy as np
 
 from bayes_gmm._numba_cache import kernel_njit
-from bayes_gmm._validation import MAX_ABS_VALUE, _is_numeric_dtype, check_sample_weight
+from bayes_gmm._validation import (
+    MAX_ABS_VALUE,
+    _is_numeric_dtype,
+    check_sample_weight,
+    child_seed,
+    feature_names_of,
+    seed_sequence,
+)
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 from bayes_gmm.em_baseline._checks import check_initial_params
@@ -63,8 +70,12 @@ def fit_em_dask(
     init_sample_size,
     progress,
 ) -> EMResult:
-    """:func:`bayes_gmm.em_baseline.fit_em` for a Dask array or DataFrame (options already checked)."""
+    """:func:`bayes_gmm.em_baseline.fit_em` for a Dask array or DataFrame (options already checked).
+
+    The result has a Dask DataFrame's column names as its feature names.
+    """
     say = progress if progress is not None else (lambda message: None)
+    feature_names = feature_names_of(X)
     X, n_samples, n_features = as_dask_array(X, n_components)
     get_structure(covariance_type).check_features(n_features)
     if initial_resp is not None:
@@ -76,12 +87,8 @@ def fit_em_dask(
     if initial_params is not None:
         start = check_initial_params(initial_params, covariance_type, n_components, n_features)
     weight_array = _as_weight_array(sample_weight, X, n_samples, n_components)
-    if isinstance(random_seed, np.random.Generator):
-        sample_rng = random_seed.spawn(1)[0]
-    else:
-        if random_seed is None:  # one fresh seed for the sample and the starts alike
-            random_seed = int(np.random.SeedSequence().entropy)
-        sample_rng = np.random.default_rng(np.random.SeedSequence(random_seed, spawn_key=(_SAMPLE_STREAM,)))
+    random_seed = seed_sequence(random_seed)  # one root for the sample and the starts alike
+    sample_rng = np.random.default_rng(child_seed(random_seed, _SAMPLE_STREAM))
     if start is not None:
         sample_index = np.empty(0, dtype=np.int64)
     elif n_samples <= init_sample_size:
@@ -125,7 +132,7 @@ def fit_em_dask(
             if sample_index is None or not issubclass(warning.category, ConvergenceWarning):
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         if sample_index is None:
-            return dataclasses.replace(fit, train_log_resp_max=None)
+            return dataclasses.replace(fit, train_log_resp_max=None, feature_names=feature_names)
         start = (fit.weights, fit.means, fit.covariances)
     n_total = n_samples if weight_array is None else survey["total_weight"]
     result = _run_em_dask(blocks, weight_blocks, n_samples, n_total, *start, **run, say=say)
@@ -136,7 +143,7 @@ def fit_em_dask(
             ConvergenceWarning,
             stacklevel=3,
         )
-    return result
+    return dataclasses.replace(result, feature_names=feature_names)
 
 
 # -- the data --------------------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ from bayes_gmm._validation import (
     check_n_components,
     check_positive_int,
     check_sample_weight,
+    child_seed,
+    feature_names_of,
     is_dask_collection,
+    seed_sequence,
     warn_if_regularisation_dominates,
 )
 from bayes_gmm.covariance import get_structure, log_responsibilities
@@ -91,9 +94,10 @@ def fit_em(
         ``weights``, ``means`` and ``covariances`` in the shapes `covariance_type` uses. Needs ``n_init=1``.
     initial_resp : array-like of shape (n_samples, n_components), optional
         Start from these responsibilities (rows are normalised to sum to one). Needs ``n_init=1``.
-    random_seed : int, numpy.random.Generator or None
-        Seed for the starts; the same seed gives the same fit. Start ``i`` draws from the ``i``-th
-        generator spawned from it, so the k-means start (the first) is the same for every `n_init`.
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed for the starts; the same seed gives the same fit (the accepted kinds: see
+        :func:`bayes_gmm._validation.seed_sequence`). Start ``i`` draws from the ``i``-th stream of it, so
+        the k-means start (the first) is the same for every `n_init`.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weight of each sample: a sample of weight ``g`` counts as ``g`` copies of itself
         (integer weights give the fit of the data with the rows repeated). The log-likelihood is the
@@ -113,6 +117,8 @@ def fit_em(
     Returns
     -------
     EMResult
+        With the data's column names as :attr:`EMResult.feature_names` (for a pandas or Dask DataFrame),
+        by which it matches the columns of the DataFrames it predicts for.
 
     Raises
     ------
@@ -167,6 +173,7 @@ def fit_em(
     """
     n_components = check_n_components(n_components)
     covariance_type = check_covariance_type(covariance_type)
+    random_seed = seed_sequence(random_seed)
     if is_dask_collection(X):
         from bayes_gmm.em_baseline._dask import fit_em_dask
 
@@ -183,6 +190,7 @@ def fit_em(
             init_sample_size=check_positive_int(init_sample_size, "init_sample_size"),
             progress=progress,
         )
+    feature_names = feature_names_of(X)
     X = check_data(X, min_samples=n_components)
     get_structure(covariance_type).check_features(X.shape[1])
     options = check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
@@ -251,7 +259,7 @@ def fit_em(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return best
+    return dataclasses.replace(best, feature_names=feature_names)
 
 
 def _collapsed(covariances, covariance_type, reg_covar) -> bool:
@@ -322,10 +330,8 @@ def _screened_starts(X, start_params, n_init, max_iter, run, failures):
         yield screened, 0 if screened.converged else max_iter - screened.n_iter
 
 
-def _spawn_generators(random_seed, n):
-    if isinstance(random_seed, np.random.Generator):
-        return random_seed.spawn(n)
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(random_seed).spawn(n)]
+def _spawn_generators(root: np.random.SeedSequence, n):
+    return [np.random.default_rng(child_seed(root, i)) for i in range(n)]
 
 
 def _run_em(

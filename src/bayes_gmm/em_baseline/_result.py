@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bayes_gmm._validation import check_data, check_positive_int
+from bayes_gmm._validation import check_positive_int, data_in_fit_order, random_generator
 from bayes_gmm.covariance import get_structure, log_responsibilities
 
 
@@ -64,6 +64,18 @@ class EMResult:
         Sum of the sample weights of a weighted fit (see ``fit_em(..., sample_weight=...)``); None for an
         unweighted one. A weighted sample (a coreset, say) stands for this many points, so BIC and ICL
         without data use it as the number of samples.
+    feature_names : tuple of str or None
+        The column names of the training data (a DataFrame's), or None for data without names (an array).
+        A DataFrame given to :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples`, :meth:`score`
+        and the information criteria is matched to them by column name (see Notes); arrays are taken by
+        position.
+
+    Notes
+    -----
+    A fit meets new data by column name where both have names: the columns of a DataFrame may come in
+    any order (they are put in the fit's order), and a missing or unknown column is an error that names
+    it. An array, or any data for a fit without `feature_names`, must have the columns in the training
+    order.
     """
 
     covariance_type: str
@@ -79,6 +91,7 @@ class EMResult:
     train_log_resp_max: np.ndarray | None = field(default=None, repr=False)
     train_log_resp_max_sum: float | None = field(default=None, repr=False)
     total_weight: float | None = None
+    feature_names: tuple[str, ...] | None = None
 
     def __post_init__(self):
         for name in ("weights", "means", "covariances", "precisions_cholesky", "log_likelihood_history"):
@@ -95,6 +108,14 @@ class EMResult:
         object.__setattr__(self, "train_log_resp_max_sum", float(self.train_log_resp_max_sum))
         if self.total_weight is not None:
             object.__setattr__(self, "total_weight", float(self.total_weight))
+        if self.feature_names is not None:
+            names = tuple(str(name) for name in self.feature_names)
+            if len(names) != self.n_features:
+                raise ValueError(
+                    f"feature_names must name the {self.n_features} features of the means; got {len(names)} "
+                    f"name(s) {list(names)}. Pass one name per feature, or None."
+                )
+            object.__setattr__(self, "feature_names", names)
 
     # -- shape ---------------------------------------------------------------------------------------
     @property
@@ -118,29 +139,60 @@ class EMResult:
 
     # -- prediction ----------------------------------------------------------------------------------
     def _log_resp(self, X):
-        X = check_data(X, n_features=self.n_features)
+        X = data_in_fit_order(X, self.feature_names, self.n_features)
         return log_responsibilities(
             X, self.weights, self.means, self.precisions_cholesky, self.covariance_type
         )
 
     def score_samples(self, X) -> np.ndarray:
-        """Log mixture density ``log p(x_i)`` of each sample, shape (n_samples,)."""
+        """Log mixture density ``log p(x_i)`` of each sample, shape (n_samples,).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A DataFrame is matched to :attr:`feature_names` by column name, an array by position.
+        """
         return self._log_resp(X)[0]
 
     def score(self, X) -> float:
-        """Mean log-likelihood per sample (scikit-learn's ``score``)."""
+        """Mean log-likelihood per sample (scikit-learn's ``score``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A DataFrame is matched to :attr:`feature_names` by column name, an array by position.
+        """
         return float(np.mean(self.score_samples(X)))
 
     def predict_proba(self, X) -> np.ndarray:
-        """Responsibilities ``P(z_i = k | x_i)``, shape (n_samples, n_components); rows sum to one."""
+        """Responsibilities ``P(z_i = k | x_i)``, shape (n_samples, n_components); rows sum to one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A DataFrame is matched to :attr:`feature_names` by column name, an array by position.
+        """
         return np.exp(self._log_resp(X)[1])
 
     def predict(self, X) -> np.ndarray:
-        """Most probable component of each sample, shape (n_samples,)."""
+        """Most probable component of each sample, shape (n_samples,).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A DataFrame is matched to :attr:`feature_names` by column name, an array by position.
+        """
         return np.argmax(self._log_resp(X)[1], axis=1)
 
     def sample(self, n_samples: int = 1, *, random_seed=None):
         """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default 1
+        random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+            The same seed gives the same samples; a Generator is drawn from directly (see
+            :func:`bayes_gmm._validation.seed_sequence`).
 
         Returns
         -------
@@ -149,7 +201,7 @@ class EMResult:
             The component each sample was drawn from.
         """
         n_samples = check_positive_int(n_samples, "n_samples")
-        rng = np.random.default_rng(random_seed)
+        rng = random_generator(random_seed)
         labels = rng.choice(self.n_components, size=n_samples, p=self.weights / self.weights.sum())
         noise = rng.standard_normal((n_samples, self.n_features))
         chol = np.linalg.cholesky(self.full_covariances())

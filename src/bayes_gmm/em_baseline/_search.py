@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -9,7 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_gmm._validation import check_data, check_positive_int, check_sample_weight
+from bayes_gmm._validation import (
+    check_data,
+    check_positive_int,
+    check_sample_weight,
+    child_seed,
+    feature_names_of,
+    seed_sequence,
+)
 from bayes_gmm.covariance import COVARIANCE_TYPES, get_structure
 from bayes_gmm.covariance._structures import MCLUST_NAMES, MCLUST_NAMES_1D
 from bayes_gmm.em_baseline._fit import _rank, fit_em
@@ -72,8 +80,9 @@ def search_models(
     X : array-like of shape (n_samples, n_features)
     n_components : int or iterable of int, default range(1, 10)
         The numbers of components to try (an int K means 1..K).
-    covariance_types : sequence of str, optional
-        Names accepted by :func:`fit_em` (mclust's or scikit-learn's); default all of mclust's.
+    covariance_types : str or sequence of str, optional
+        Names accepted by :func:`fit_em` (mclust's or scikit-learn's), or one name; default all of
+        mclust's.
     n_init : int, default 2
         EM starts per fit (see :func:`fit_em`); on data with more than 1,000 rows they run on a random
         subset of 1,000 rows (of positive weight) and EM on all the data continues from the best. Then every
@@ -81,20 +90,21 @@ def search_models(
         better fit:
         a partition one model finds is often near an optimum of another. mclust instead starts each model
         once, from a model-based hierarchical clustering.
-    random_seed : int, optional
-        Each (model, K) gets its own stream derived from this seed.
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Each (model, K) gets its own stream derived from this seed; the same seed gives the same table
+        (the accepted kinds: see :func:`bayes_gmm._validation.seed_sequence`).
     **em_options
         Further arguments of :func:`fit_em` (``max_iter``, ``tol``, ``reg_covar``, ``sample_weight``).
 
     Returns
     -------
     ModelSearch
-        ``.table`` (one row per fit), ``.best(3)``, ``.best_fit()``.
+        ``.table`` (one row per fit), ``.best(3)``, ``.best_fit()``. Fits of a DataFrame keep its column
+        names (:attr:`EMResult.feature_names`).
     """
+    feature_names = feature_names_of(X)
     X = check_data(X)
-    if isinstance(n_components, numbers.Integral):
-        n_components = range(1, check_positive_int(n_components, "n_components") + 1)
-    ks = [check_positive_int(k, "n_components") for k in n_components]
+    ks = _k_values(n_components)
     if not ks or max(ks) > X.shape[0]:
         raise ValueError(
             f"n_components must hold at least one K, each at most the number of samples ({X.shape[0]}); got "
@@ -102,7 +112,7 @@ def search_models(
         )
     if covariance_types is None:
         covariance_types = MCLUST_NAMES_1D if X.shape[1] == 1 else MCLUST_NAMES
-    names = list(covariance_types)
+    names = [covariance_types] if isinstance(covariance_types, str) else list(covariance_types)
     for name in names:  # unknown names, or names for another dimension, fail here, before any fit
         get_structure(name).check_features(X.shape[1])
     if "initial_params" in em_options or "initial_resp" in em_options:
@@ -112,10 +122,8 @@ def search_models(
         )
     n_init = check_positive_int(n_init, "n_init")
     weights = check_sample_weight(em_options.pop("sample_weight", None), X.shape[0], max(ks))
-    root = np.random.SeedSequence(random_seed)
-    subset = _restart_subset(
-        X, weights, np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(0,)))
-    )
+    root = seed_sequence(random_seed)
+    subset = _restart_subset(X, weights, np.random.default_rng(child_seed(root, 0)))
     rows, fits = [], {}
     for k in ks:
         # Restarts and the exchange of partitions only choose the basin: they run on the subset of a large
@@ -126,9 +134,7 @@ def search_models(
         scouting["sample_weight"] = None if weights is None else weights[rows_used]
         found = {}
         for name in names:  # each (model, K) has its own stream of restarts
-            seed = int(
-                np.random.SeedSequence(root.entropy, spawn_key=(1, _model_key(name), k)).generate_state(1)[0]
-            )
+            seed = int(child_seed(root, 1, _model_key(name), k).generate_state(1)[0])
             found[name] = _quiet_fit(data, k, name, n_init=n_init, random_seed=seed, **scouting)
         # Every model also starts from the partitions of the best other models at this K; a partition one
         # model finds is often near an optimum of another that its own restarts miss.
@@ -152,7 +158,7 @@ def search_models(
             if fit is None:
                 rows.append(row | {"failed": True})
                 continue
-            fits[name, k] = fit
+            fits[name, k] = fit = dataclasses.replace(fit, feature_names=feature_names)
             rows.append(
                 row
                 | {
@@ -166,6 +172,19 @@ def search_models(
             )
     table = pd.DataFrame(rows).set_index(["covariance_type", "n_components"])
     return ModelSearch(table=table, fits=fits)
+
+
+def _k_values(n_components) -> list[int]:
+    """`n_components` (an int K, meaning 1..K, or an iterable of ints) as a list of ints >= 1."""
+    if isinstance(n_components, numbers.Integral) and not isinstance(n_components, bool):
+        return list(range(1, check_positive_int(n_components, "n_components") + 1))
+    if isinstance(n_components, (str, bytes, numbers.Number)) or not hasattr(n_components, "__iter__"):
+        raise TypeError(
+            f"n_components must be an int K (the fits K = 1..K) or an iterable of ints; got "
+            f"{n_components!r:.60} of type {type(n_components).__name__}. Pass e.g. n_components=3 or "
+            f"n_components=[1, 2, 3]."
+        )
+    return [check_positive_int(k, "n_components") for k in n_components]
 
 
 def _model_key(name: str) -> int:

@@ -15,7 +15,7 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from bayes_gmm._validation import check_positive_int
+from bayes_gmm._validation import check_positive_int, random_generator
 
 #: Default number of observations whose pointwise log-likelihood :func:`loo_subsampled` computes.
 DEFAULT_LOO_SUBSAMPLE = 1000
@@ -170,7 +170,7 @@ def loo_subsampled(fit, X=None, *, observations=DEFAULT_LOO_SUBSAMPLE, random_se
         an approximation as the coreset posterior is (see ``fit_coreset_gmm``).
     observations : int or array of int, default 1000
         Size of the subsample (at most n), or the indices of the rows to use.
-    random_seed : int, optional
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds the choice of rows.
 
     Returns
@@ -243,7 +243,7 @@ def _subsample_indices(observations, n_rows: int, random_seed) -> np.ndarray:
                 f"observations must be at most the number of rows ({n_rows}); got {size}. Use a smaller "
                 f"subsample, or loo(fit) for the full PSIS-LOO."
             )
-        return np.sort(np.random.default_rng(random_seed).choice(n_rows, size, replace=False))
+        return np.sort(random_generator(random_seed).choice(n_rows, size, replace=False))
     indices = np.asarray(observations)
     if (
         indices.ndim != 1

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from bayes_gmm._validation import default_feature_names
 from bayes_gmm.em_baseline import EMResult
+from bayes_gmm.inference._draws import check_fit
 
 
 def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
@@ -27,7 +30,16 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
         One row per parameter (``parameter`` e.g. ``"means[1, waiting]"``), columns ``posterior_mean``,
         ``posterior_sd``, ``em``, ``difference`` (posterior mean - EM) and ``difference_in_sd``
         (difference / posterior SD: values beyond about 2 deserve a look).
+
+    Raises
+    ------
+    TypeError
+        If `idata` is not a DataTree or `em` not an EMResult (the two swapped, say), before any computation.
+    ValueError
+        If `idata` is not shaped like a fit_gmm result, or `em` has another number of components or
+        features, or other feature names than the posterior.
     """
+    _check_arguments(idata, em)
     posterior = idata.posterior
     if posterior.sizes["chain"] * posterior.sizes["draw"] < 2:
         raise ValueError(
@@ -39,6 +51,12 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
         raise ValueError(
             f"em must have the fit's {len(components)} components and {len(features)} features; got "
             f"{em.n_components} and {em.n_features}. Pass the EM fit used to start fit_gmm."
+        )
+    named = tuple(features) != default_feature_names(len(features))
+    if named and em.feature_names is not None and em.feature_names != tuple(features):
+        raise ValueError(
+            f"em must have the posterior's features {features}, in that order; got {list(em.feature_names)}. "
+            f"Pass the EM fit used to start fit_gmm (fit_gmm(X, k, em=em)), fitted to the same columns."
         )
     draws = {
         "weights": posterior["weights"].transpose(..., "component").to_numpy(),
@@ -76,3 +94,20 @@ def compare_with_em(idata, em: EMResult) -> pd.DataFrame:
     sd = table["posterior_sd"].where(table["posterior_sd"] != 0, np.inf)
     table["difference_in_sd"] = table["difference"] / sd
     return table
+
+
+def _check_arguments(idata, em) -> None:
+    """TypeError or ValueError, naming the parameter, unless `idata` is a fit_gmm result and `em` an EMResult."""
+    if isinstance(idata, EMResult) and isinstance(em, xr.DataTree):
+        raise TypeError(
+            "compare_with_em takes the Bayesian fit first and the EM fit second; got an EMResult as idata and "
+            "a DataTree as em. Swap them: compare_with_em(idata, em)."
+        )
+    example = "compare_with_em(fit_gmm(X, k, em=em), em)"
+    check_fit(idata, func="compare_with_em", em_allowed=False, name="idata", example=example)
+    if not isinstance(em, EMResult):
+        raise TypeError(
+            f"em must be an EMResult from fit_em (the one given to fit_gmm as em=...); got "
+            f"{'None' if em is None else f'a {type(em).__name__}: {em!r:.60}'}. Pass it, e.g. "
+            f"em = fit_em(X, k); {example}."
+        )

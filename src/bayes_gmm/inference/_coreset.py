@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
 import pandas as pd
 
 from bayes_gmm._validation import (
@@ -12,7 +11,9 @@ from bayes_gmm._validation import (
     check_covariance_type,
     check_n_components,
     check_positive_int,
+    child_seed,
     is_dask_collection,
+    seed_sequence,
 )
 from bayes_gmm.coreset import lightweight_coreset
 from bayes_gmm.em_baseline import fit_em
@@ -59,9 +60,9 @@ def fit_coreset_gmm(
         Initialisation and number of starts of the weighted EM fit on the coreset that starts the chains
         and is the relabelling reference (see :func:`bayes_gmm.em_baseline.fit_em`); ignored when
         ``em`` is given.
-    random_seed : int, optional
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds the coreset, EM and the fit; the same seed (and, for Dask, the same chunks) gives the same
-        result.
+        result (the accepted kinds: see :func:`bayes_gmm._validation.seed_sequence`).
     **fit_options
         Passed to :func:`fit_gmm` (``covariance_type``, ``draws``, ``tune``, ``chains``, ``backend``,
         ``em``, ...), except ``sample_weight`` and ``log_likelihood``, which are set here.
@@ -124,10 +125,8 @@ def fit_coreset_gmm(
             f"A coreset only pays off for large data: fit these rows directly with fit_gmm, or pass a "
             f"smaller coreset_size."
         )
-    root = _seed_sequence(random_seed)
-    coreset_seed, em_seed, fit_seed = (
-        np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i)) for i in range(3)
-    )
+    root = seed_sequence(random_seed)
+    coreset_seed, em_seed, fit_seed = (child_seed(root, i) for i in range(3))
     coreset = lightweight_coreset(X, coreset_size, random_seed=coreset_seed)
     points = coreset.points
     if feature_names is not None:
@@ -182,12 +181,3 @@ def _check_fit_options(options: dict) -> None:
         check_choice(options["method"], "method", METHODS)
     if "covariance_type" in options:
         check_bayesian_covariance_type(check_covariance_type(options["covariance_type"]))
-
-
-def _seed_sequence(random_seed) -> np.random.SeedSequence:
-    """`random_seed` (None, an int, a SeedSequence or a Generator) as a SeedSequence."""
-    if isinstance(random_seed, np.random.Generator):
-        return np.random.SeedSequence(int(random_seed.integers(2**63)))
-    if isinstance(random_seed, np.random.SeedSequence):
-        return random_seed
-    return np.random.SeedSequence(random_seed)

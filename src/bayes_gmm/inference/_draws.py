@@ -6,15 +6,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from bayes_gmm._validation import check_data, check_positive_int, default_feature_names
+from bayes_gmm._validation import (
+    check_positive_int,
+    data_in_fit_order,
+    default_feature_names,
+    feature_names_of,
+)
 from bayes_gmm.em_baseline import EMResult
 from bayes_gmm.inference._arviz import has_group
 from bayes_gmm.models import OBSERVED
 
-#: The posterior variables a Bayesian fit must hold for membership, densities and plots.
-POSTERIOR_VARIABLES = ("weights", "means", "covariances")
+#: The posterior variables a Bayesian fit must hold for membership, densities and plots, and their dims.
+POSTERIOR_DIMS = {
+    "weights": ("chain", "draw", "component"),
+    "means": ("chain", "draw", "component", "feature"),
+    "covariances": ("chain", "draw", "component", "feature", "feature_cov"),
+}
+POSTERIOR_VARIABLES = tuple(POSTERIOR_DIMS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +40,8 @@ class FitDraws:
     X : ndarray of shape (n_samples, n_features)
         The points: those given, or a Bayesian fit's training data.
     obs_ids : ndarray of shape (n_samples,)
-        The fit's ``obs_id`` coordinate for its own training data, else 0, 1, ...
+        The fit's ``obs_id`` coordinate for its own training data, the index of a DataFrame given as the
+        points, else 0, 1, ...
     feature_names : tuple of str
     weights : ndarray of shape (n_draws, K)
     means : ndarray of shape (n_draws, K, D)
@@ -71,8 +83,8 @@ def fit_draws(fit, X=None, *, func: str, max_draws: int | None = None, em_allowe
     at most `max_draws`.
 
     `X` defaults to a Bayesian fit's stored training data (an EMResult stores none: then `X` is required).
-    A DataFrame is matched to a Bayesian fit's features by column name. `func` names the public function
-    in error messages.
+    A DataFrame is matched to the fit's features by column name (:func:`data_in_fit_order`), and its index
+    becomes the ``obs_ids``. `func` names the public function in error messages.
     """
     check_fit(fit, func=func, em_allowed=em_allowed)
     if isinstance(fit, EMResult):
@@ -81,16 +93,13 @@ def fit_draws(fit, X=None, *, func: str, max_draws: int | None = None, em_allowe
                 "X is required for an EM fit: an EMResult does not store its training data. "
                 f"Pass the data, e.g. {func}(em, X)."
             )
-        names = getattr(X, "columns", None)
-        X = check_data(X, n_features=fit.n_features, name="X")
+        points = data_in_fit_order(X, fit.feature_names, fit.n_features)
         return FitDraws(
             fit=fit,
             source="em",
-            X=X,
-            obs_ids=np.arange(X.shape[0]),
-            feature_names=tuple(str(c) for c in names)
-            if names is not None
-            else default_feature_names(X.shape[1]),
+            X=points,
+            obs_ids=_row_labels(X, points.shape[0]),
+            feature_names=fit.feature_names or feature_names_of(X) or default_feature_names(fit.n_features),
             weights=np.asarray(fit.weights, dtype=float)[None],
             means=np.asarray(fit.means, dtype=float)[None],
             covariances=fit.full_covariances()[None],
@@ -110,7 +119,7 @@ def fit_draws(fit, X=None, *, func: str, max_draws: int | None = None, em_allowe
         fit=fit,
         source="posterior",
         X=points,
-        obs_ids=fit.observed_data["obs_id"].to_numpy() if X is None else np.arange(points.shape[0]),
+        obs_ids=fit.observed_data["obs_id"].to_numpy() if X is None else _row_labels(X, points.shape[0]),
         feature_names=tuple(str(name) for name in posterior["feature"].to_numpy()),
         weights=weights,
         means=means,
@@ -119,8 +128,15 @@ def fit_draws(fit, X=None, *, func: str, max_draws: int | None = None, em_allowe
     )
 
 
-def check_fit(fit, *, func: str, em_allowed: bool = True) -> None:
-    """Raise a TypeError or ValueError unless `fit` is a fit_gmm result (or, if allowed, an EMResult)."""
+def check_fit(
+    fit, *, func: str, em_allowed: bool = True, name: str = "fit", example: str | None = None
+) -> None:
+    """Raise a TypeError or ValueError unless `fit` is a fit_gmm result (or, if allowed, an EMResult).
+
+    A fit_gmm result is a DataTree whose posterior holds the :data:`POSTERIOR_DIMS` variables with those
+    dims; `name` is the parameter named in the messages, `example` a call that shows the fix (default
+    ``func(fit_gmm(X, 2))``).
+    """
     if em_allowed and isinstance(fit, EMResult):
         return
     expected = (
@@ -129,19 +145,31 @@ def check_fit(fit, *, func: str, em_allowed: bool = True) -> None:
     )
     if not isinstance(fit, xr.DataTree):
         raise TypeError(
-            f"fit must be {expected}; got {'None' if fit is None else f'a {type(fit).__name__}: {fit!r:.60}'}. "
+            f"{name} must be {expected}; got {'None' if fit is None else f'a {type(fit).__name__}: {fit!r:.60}'}. "
             f"Pass what fit_gmm returned "
-            f"(or arviz.from_netcdf loaded), e.g. {func}(fit_gmm(X, 2))."
+            f"(or arviz.from_netcdf loaded), e.g. {example or f'{func}(fit_gmm(X, 2))'}."
         )
     if not has_group(fit, "posterior"):
         problem = f"a DataTree without a posterior group (groups: {sorted(fit.children)})"
     else:
-        missing = [name for name in POSTERIOR_VARIABLES if name not in fit["posterior"]]
-        if not missing:
+        posterior = fit["posterior"]
+        missing = [variable for variable in POSTERIOR_VARIABLES if variable not in posterior]
+        wrong = {
+            variable: tuple(posterior[variable].dims)
+            for variable, dims in POSTERIOR_DIMS.items()
+            if variable not in missing and set(posterior[variable].dims) != set(dims)
+        }
+        if not missing and not wrong:
             return
-        problem = f"a DataTree whose posterior lacks {missing}"
+        problem = (
+            f"a DataTree whose posterior lacks {missing}"
+            if missing
+            else "a DataTree whose posterior variables have other dims than fit_gmm gives them ("
+            + "; ".join(f"{v} has {list(d)}, not {list(POSTERIOR_DIMS[v])}" for v, d in wrong.items())
+            + ")"
+        )
     raise ValueError(
-        f"fit must be {expected}; got {problem}. Pass what fit_gmm returned, or a file it wrote "
+        f"{name} must be {expected}; got {problem}. Pass what fit_gmm returned, or a file it wrote "
         f"(arviz.from_netcdf(path))."
     )
 
@@ -149,24 +177,25 @@ def check_fit(fit, *, func: str, em_allowed: bool = True) -> None:
 def _posterior_points(idata, X, *, func: str) -> np.ndarray:
     """The points to evaluate a Bayesian fit at: `X`, or the stored training data when `X` is None.
 
-    A DataFrame is matched to the fit's features by column name (so a different column order is
-    harmless); arrays, and DataFrames for a fit made from an array (features ``x0, x1, ...``), by position.
+    A DataFrame is matched to the fit's features by column name (:func:`data_in_fit_order`: a different
+    column order is harmless); arrays, and DataFrames for a fit made from an array (features ``x0, x1,
+    ...``), by position.
     """
-    feature_names = [str(f) for f in idata.posterior["feature"].to_numpy()]
+    feature_names = tuple(str(f) for f in idata.posterior["feature"].to_numpy())
     if X is None:
         if not has_group(idata, "observed_data") or OBSERVED not in idata.observed_data:
             raise ValueError(f"the fit has no observed_data; pass the points as X, e.g. {func}(idata, X).")
         return np.asarray(idata.observed_data[OBSERVED].to_numpy(), dtype=float)
-    columns = getattr(X, "columns", None)
-    if columns is not None and tuple(feature_names) != default_feature_names(len(feature_names)):
-        missing = [name for name in feature_names if name not in [str(c) for c in columns]]
-        if missing:
-            raise ValueError(
-                f"X must have the fit's feature columns {feature_names}; got columns {[str(c) for c in columns]} "
-                f"(missing {missing}). Select or rename the columns, or pass a NumPy array in the fit's order."
-            )
-        X = X[[c for name in feature_names for c in columns if str(c) == name]]
-    return check_data(X, n_features=len(feature_names), name="X")
+    named = feature_names != default_feature_names(len(feature_names))
+    return data_in_fit_order(X, feature_names if named else None, len(feature_names))
+
+
+def _row_labels(X, n_rows: int) -> np.ndarray:
+    """The ``obs_id`` of the points `X`: a pandas DataFrame's index (its values), else 0, 1, ..."""
+    index = getattr(X, "index", None)
+    if isinstance(index, pd.Index) and getattr(X, "columns", None) is not None:
+        return index.to_numpy()
+    return np.arange(n_rows)
 
 
 def pooled_draws(variable: xr.DataArray, dims: tuple[str, ...]) -> np.ndarray:

@@ -19,6 +19,7 @@ from bayes_gmm._validation import (
     check_positive_int,
     check_sample_weight,
     checked_data,
+    seed_sequence,
 )
 from bayes_gmm._version import __version__
 from bayes_gmm.em_baseline import EMResult, fit_em
@@ -125,7 +126,7 @@ def fit_gmm(
         ``constant_data["sample_weight"]``. The pointwise log-likelihood of weighted rows is not an
         out-of-sample quantity of the data (a row of weight 1000 stands for 1000 points), so WAIC and LOO
         do not apply; `log_likelihood=True` is refused. Not with `minibatch_size`.
-    random_seed : int, optional
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds EM, the start jitter, and the sampler; the same seed gives the same result.
     progressbar : bool, default False
 
@@ -160,7 +161,7 @@ def fit_gmm(
     # Degenerate data (collinear or constant columns, extreme scales, too few points) fails here, not mid-sampling.
     check_fit_data(data, n_components, covariance_type)
     run_options = _checked_run_options(dict(locals()))
-    seeds = np.random.SeedSequence(random_seed).generate_state(4)
+    seeds = seed_sequence(random_seed).generate_state(4)
     weights = run_options["sample_weight"]
     em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]), sample_weight=weights)
     # The fused likelihood Op runs in Python (PyMC, ADVI) and in numba (nutpie); JAX needs the graph.

@@ -151,6 +151,8 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
         :func:`bayes_gmm.em_baseline.fit_em` (then there are no intervals: EM gives one point estimate).
     X : array-like of shape (n_samples, n_features), optional
         Points to assign; default the training data stored in `fit` (an EM fit stores none, so pass `X`).
+        A DataFrame is matched to the fit's features by column name (any column order; a missing or
+        unknown column is an error), and its index becomes the ``obs_id`` coordinate.
     interval_prob : float, default 0.9
         Probability mass of the equal-tailed credible interval of each membership probability.
     max_draws : int, optional
@@ -159,7 +161,9 @@ def membership_probabilities(fit, X=None, *, interval_prob: float = 0.9, max_dra
     Returns
     -------
     xarray.Dataset
-        Dims ``obs_id`` and ``component`` (the coordinates of the fit), with
+        Dims ``obs_id`` and ``component``, with coordinates: ``obs_id`` the fit's own for its training data,
+        the index values of a DataFrame `X` (so ``.sel(obs_id=label)`` finds a row by its label), else
+        0, 1, ...; ``component`` the fit's. Variables:
 
         - ``probability`` (obs_id, component): posterior mean of ``P(z_i = k | x_i, theta)`` (EM: the
           responsibility at the maximum-likelihood estimate); rows sum to one.
@@ -232,11 +236,12 @@ def co_clustering(fit, X=None, *, max_draws: int | None = 1000) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray of shape (n_samples, n_samples)
-        Dims ``obs_id`` and ``obs_id_2``; symmetric with unit diagonal.
+        Dims ``obs_id`` and ``obs_id_2`` (both labelled as in :func:`membership_probabilities`: a
+        DataFrame's index, else 0, 1, ...); symmetric with unit diagonal.
     """
     draws = fit_draws(fit, X, func="co_clustering", max_draws=max_draws)
     resp = _draw_responsibilities(draws, draws.X)
-    obs_ids = np.arange(resp.shape[1])
+    obs_ids = draws.obs_ids
     return xr.DataArray(
         co_clustering_matrix(resp),
         dims=("obs_id", "obs_id_2"),
@@ -263,7 +268,7 @@ def posterior_partition(
         Variation-of-information lower bound (favours fewer spurious small clusters) or Binder's loss.
     max_draws : int or None, default 1000
         Evenly thinned posterior draws to use; None for all.
-    random_seed : int, optional
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds the sampled candidate partitions.
 
     Returns

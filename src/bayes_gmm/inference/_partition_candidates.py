@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from bayes_gmm._validation import check_positive_int
+from bayes_gmm._validation import check_positive_int, random_generator
 from bayes_gmm.inference._partition_checks import _CHUNK_BYTES, _check_resp, _check_similarity
 
 __all__ = ["argmax_partitions", "candidate_partitions", "linkage_partitions", "sample_partitions"]
@@ -30,7 +30,7 @@ def sample_partitions(resp, n: int | None = None, *, random_seed=None, atol: flo
     n : int, optional
         Number of partitions: one from each of `n` posterior draws chosen at random without replacement
         (kept in draw order). Default: one from every draw.
-    random_seed : int, numpy.random.Generator or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed for the draw selection and the sampling.
     atol : float, default 1e-6
         Tolerance on the row sums of `resp`.
@@ -46,7 +46,7 @@ def sample_partitions(resp, n: int | None = None, *, random_seed=None, atol: flo
         If `resp` is invalid (see :func:`co_clustering_matrix`) or `n` is not in ``1 .. n_draws``.
     """
     resp = _check_resp(resp, atol=atol)
-    rng = np.random.default_rng(random_seed)
+    rng = random_generator(random_seed)
     return _sample(resp, _select_draws(resp.shape[0], n, rng), rng)
 
 
@@ -79,7 +79,7 @@ def argmax_partitions(resp, n: int | None = None, *, random_seed=None, atol: flo
         Responsibilities of each posterior draw; rows sum to 1.
     n : int, optional
         Use `n` posterior draws chosen at random without replacement (kept in draw order). Default: all.
-    random_seed : int, numpy.random.Generator or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed for the draw selection (unused when `n` is None).
     atol : float, default 1e-6
         Tolerance on the row sums of `resp`.
@@ -89,7 +89,7 @@ def argmax_partitions(resp, n: int | None = None, *, random_seed=None, atol: flo
     ndarray of int64, shape (n, n_obs)
     """
     resp = _check_resp(resp, atol=atol)
-    draws = _select_draws(resp.shape[0], n, np.random.default_rng(random_seed))
+    draws = _select_draws(resp.shape[0], n, random_generator(random_seed))
     return _argmax(resp, draws)
 
 
@@ -166,7 +166,7 @@ def candidate_partitions(
         (:func:`linkage_partitions`).
     max_clusters : int, optional
         Largest cut for the linkage candidates; default ``n_components`` of `resp`.
-    random_seed : int, numpy.random.Generator or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed for the draw selection and the sampling.
     atol : float, default 1e-6
         Tolerance on the row sums of `resp`.
@@ -188,7 +188,7 @@ def candidate_partitions(
             "and similarity=None. Set sampled=True or argmax=True, or pass similarity."
         )
     resp = _check_resp(resp, atol=atol)
-    rng = np.random.default_rng(random_seed)
+    rng = random_generator(random_seed)
     draws = _select_draws(resp.shape[0], n, rng)
     parts = []
     if sampled:

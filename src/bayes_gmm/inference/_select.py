@@ -14,6 +14,8 @@ from bayes_gmm._validation import (
     check_n_components,
     check_positive_int,
     checked_data,
+    child_seed,
+    seed_sequence,
 )
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.inference._arviz import compare, loo
@@ -108,7 +110,7 @@ def select_k(
     em_init : {"kmeans", "kmeans++", "random"}, default "kmeans"
         EM initialisation (see :func:`bayes_gmm.em_baseline.fit_em`); data with many local maxima (e.g.
         galaxies) need "random" with many restarts.
-    random_seed : int, optional
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds every fit (each k gets its own stream); the same seed gives the same table.
     progress : callable, optional
         Called with a one-line message before each fit (e.g. ``print``).
@@ -134,14 +136,12 @@ def select_k(
         )
     # One stream per k value (not per position), so k=3 gets the same fit in [2, 3] as in 1..5; the same
     # stream for every covariance type, so they are compared from the same random starts.
-    root = np.random.SeedSequence(random_seed)
+    root = seed_sequence(random_seed)
     keys = [(name, k) for name in types for k in ks]
     fits, em_fits, rows = {}, {}, []
     pointwise = {"waic": {}, "loo": {}}
     for name, k in keys:
-        em_seed, fit_seed = (
-            int(s) for s in np.random.SeedSequence(root.entropy, spawn_key=(k,)).generate_state(2)
-        )
+        em_seed, fit_seed = (int(s) for s in child_seed(root, k).generate_state(2))
         if progress is not None:
             progress(f"fitting k={k} ({name})")
         em = fit_em(X, k, covariance_type=name, init=em_init, n_init=em_n_init, random_seed=em_seed)

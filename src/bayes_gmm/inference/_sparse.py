@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_gmm._validation import check_covariance_type, check_data, check_n_components
+from bayes_gmm._validation import check_covariance_type, check_data, check_n_components, seed_sequence
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._arviz import convergence_diagnostics
@@ -60,8 +60,8 @@ def fit_sparse_gmm(
     covariance_type : str, default "full"
         "full", "tied", "diag" or "spherical", or mclust's name of a model with a Bayesian prior: "VVV",
         "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
-    random_seed : int, optional
-        Seeds the EM start, the sampler and the drawn allocations.
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seeds the EM start, the sampler and the drawn allocations; the same seed gives the same result.
     **fit_options
         Passed to :func:`fit_gmm` (``draws``, ``tune``, ``chains``, ``target_accept``, ``backend``, ...);
         ``target_accept`` defaults to 0.99 here (:data:`DEFAULT_TARGET_ACCEPT`).
@@ -96,7 +96,7 @@ def fit_sparse_gmm(
             f"concentration must be a finite number > 0; got {concentration!r}. Use e.g. 0.1 (smaller "
             f"values empty extra components more decisively)."
         )
-    em_seed, fit_seed, allocation_seed = np.random.SeedSequence(random_seed).generate_state(3)
+    em_seed, fit_seed, allocation_seed = seed_sequence(random_seed).generate_state(3)
     reg_covar = _START_REG * float(X.var(axis=0).mean())
     em = fit_em(
         X,

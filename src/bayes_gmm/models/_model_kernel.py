@@ -126,6 +126,18 @@ def _sd_logp(sd, shape, scale, log_gamma_shape):
     return value, -(2.0 * shape + 1.0) + 2.0 * scale * inverse_variance
 
 
+@kernel_njit()
+def _sd_index(code, k, d, n_features):
+    # Which standard deviation of the diagonal structures is component k's in direction d.
+    if code == DIAG:
+        return k * n_features + d
+    if code == SPHERICAL:
+        return k
+    if code == EQUAL_SPHERICAL:
+        return 0
+    return d
+
+
 @kernel_njit(error_model="numpy")
 def _simplex_weights(theta, n_components, weights):
     # PyMC's simplex transform backwards: z = [y, -sum y], w = softmax(z); returns log-sum-exp(z).
@@ -275,15 +287,7 @@ def model_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_component
     else:
         for k in range(K):
             for d in range(D):
-                if code == DIAG:
-                    index = k * D + d
-                elif code == SPHERICAL:
-                    index = k
-                elif code == EQUAL_SPHERICAL:
-                    index = 0
-                else:
-                    index = d
-                sd[k, d] = math.exp(covariance[index])
+                sd[k, d] = math.exp(covariance[_sd_index(code, k, d, D)])
         prec, log_det = _diagonal_precision(sd)
 
     # Likelihood and its statistics in one pass over the data.
@@ -328,15 +332,7 @@ def model_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_component
         cov_grad[i] = 0.0
     for k in range(K):
         for d in range(D):
-            if code == DIAG:
-                index = k * D + d
-            elif code == SPHERICAL:
-                index = k
-            elif code == EQUAL_SPHERICAL:
-                index = 0
-            else:
-                index = d
-            cov_grad[index] += grad_sd[k, d] * sd[k, d]  # d/d log sd of the likelihood
+            cov_grad[_sd_index(code, k, d, D)] += grad_sd[k, d] * sd[k, d]  # d/d log sd of the likelihood
     for index in range(cov_grad.shape[0]):
         if code == DIAG:
             scale = variance_scale[index % D]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 from matplotlib.axes import Axes
 
+from bayes_gmm._validation import random_generator
 from bayes_gmm.em_baseline import EMResult
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.plots._checks import check_int, check_sigmas, feature_indices
@@ -54,7 +54,7 @@ def plot_clusters(
     aspect : {"auto", "equal"}, default "auto"
         "equal" draws one unit the same length on both axes; use it only when both features are on the
         same scale (then the ellipses show the true shape of the clusters).
-    random_seed : int, numpy.random.Generator or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed for choosing the posterior draws.
 
     Returns
@@ -89,7 +89,7 @@ def plot_clusters(
                 "with the same number of components."
             )
     ax = new_axes(ax)
-    rng = np.random.default_rng(random_seed)
+    rng = random_generator(random_seed)
     labels = membership_of(draws, X)["most_probable"].to_numpy()
     colors = component_colors(draws.n_components)
     names = [f"component {k}, weight {w:.2f}" for k, w in enumerate(draws.point_estimate()[0])]

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from scipy.optimize import linear_sum_assignment
 
-from bayes_gmm._validation import check_n_components, checked_data
+from bayes_gmm._validation import check_n_components, checked_data, seed_sequence
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.plots._checks import feature_indices
@@ -65,7 +65,7 @@ def plot_kmeans_vs_gmm(
         Features to plot when X has more than two (both methods use all features).
     aspect : {"auto", "equal"}, default "auto"
         "equal" when both features are on the same scale.
-    random_seed : int or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds KMeans (10 starts) and EM (5 starts).
     axes : pair of matplotlib.axes.Axes, optional
         Where to draw; a new figure with two panels when None.
@@ -94,10 +94,9 @@ def plot_kmeans_vs_gmm(
     axes = np.asarray(axes, dtype=object).ravel()
     if axes.size != 2 or not all(isinstance(a, Axes) for a in axes):
         raise TypeError(f"axes must be None or a pair of matplotlib Axes; got {axes!r:.80}.")
-    if isinstance(random_seed, np.random.Generator):
-        random_seed = int(random_seed.integers(2**31))
-    kmeans = KMeans(n_clusters=n_components, n_init=10, random_state=random_seed).fit(data)
-    em = fit_em(data, n_components, covariance_type=covariance_type, n_init=5, random_seed=random_seed)
+    root = seed_sequence(random_seed)  # KMeans takes an int seed
+    kmeans = KMeans(n_clusters=n_components, n_init=10, random_state=int(root.generate_state(1)[0])).fit(data)
+    em = fit_em(data, n_components, covariance_type=covariance_type, n_init=5, random_seed=root)
     gmm_labels = em.predict(data)
     reference = labels_true if labels_true is not None else gmm_labels
     gmm_map = (

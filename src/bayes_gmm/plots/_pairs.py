@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bayes_gmm._validation import random_generator
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.plots._checks import check_int, check_sigmas, feature_indices
 from bayes_gmm.plots._ellipses import draw_clusters
@@ -46,7 +47,7 @@ def plot_pairs(
         Ellipse radii in standard deviations.
     n_posterior_draws : int, default 0
         Bayesian fit: posterior draws whose ellipses are also drawn in each panel.
-    random_seed : int, numpy.random.Generator or None
+    random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed for choosing the posterior draws.
 
     Returns
@@ -87,7 +88,7 @@ def plot_pairs(
     elif not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure or None; got {type(fig).__name__}.")
     axes = fig.subplots(d, d, sharex="col", squeeze=False)
-    rng = np.random.default_rng(random_seed)
+    rng = random_generator(random_seed)
     labels = membership_of(draws, X)["most_probable"].to_numpy()
     colors = component_colors(draws.n_components)
     style = []
