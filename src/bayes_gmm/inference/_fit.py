@@ -92,8 +92,10 @@ def fit_gmm(
     backend : {"auto", "nutpie", "pymc", "numpyro"}, default "auto"
         NUTS implementation; "auto" runs the fastest installed, nutpie (see
         ``bayes_gmm.inference.AUTO_PREFERENCE``). The one that ran is in ``idata.attrs["backend"]``. nutpie
-        compiles the model once per process and shape (covariance type, number of components and
-        features); later fits of the same shape in the same process reuse that compilation.
+        runs one compiled kernel of the whole model that serves every covariance type, number of
+        components and features and data set: it is compiled once after an install (seconds) and loaded
+        from numba's cache afterwards. PyMC's own sampler and numpyro compile the model's graph for each
+        model shape.
     draws, tune, chains : int
         NUTS draws kept per chain, tuning steps per chain, number of chains. For ADVI, `draws` draws are
         taken from the fitted approximation (one chain).
