@@ -8,6 +8,7 @@ neither the kernel nor the fused likelihood Op checks itself.
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 import sys
 import textwrap
@@ -256,3 +257,53 @@ def test_the_compile_counter_sees_every_kind_of_compile(count_compiles):
         pytensor.function([], pt.constant(1.0) + 1.0, mode="FAST_COMPILE")
     assert len(records) == 3 and records[-1] == "pytensor function"
     assert any(record.startswith("numba cfunc") for record in records)
+
+
+FIRST_FIT = """
+import hashlib, sys, warnings
+import numpy as np
+from bayes_gmm.datasets import load_faithful
+from bayes_gmm.inference import fit_gmm
+from bayes_gmm.models import _model_kernel as mk
+
+if sys.argv[1] == "no-python":  # no other process can run: the kernel is compiled here
+    mk._python_command = lambda: None
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fit = fit_gmm(load_faithful(), 2, covariance_type="diag", draws=30, tune=30, chains=2, random_seed=3)
+print(hashlib.sha256(fit.posterior["means"].to_numpy().tobytes()).hexdigest(), mk._CALLBACKS["logp"].cache_hits)
+"""
+
+
+def _first_fit(tmp_path, *arguments):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}  # as after an install, then kept
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_FIT, *arguments], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_first_fit_after_an_install_repeats_exactly(tmp_path):
+    """The kernel compiled in the first process runs as the cached code every later process loads."""
+    first, second = _first_fit(tmp_path, "aside"), _first_fit(tmp_path, "aside")
+    assert first[1] == "1"  # compiled in another process and loaded here, as in every later process
+    assert second == first  # the same draws for the same seed
+
+
+@pytest.mark.slow
+def test_the_kernel_is_compiled_here_when_no_other_process_can_run(tmp_path):
+    assert _first_fit(tmp_path, "no-python")[1] == "0"
+
+
+def test_no_other_process_without_a_python_to_run(monkeypatch):
+    from bayes_gmm.models import _model_kernel
+
+    command = _model_kernel._python_command()
+    assert command[0] == sys.executable and "_compile_here" in command[-1]
+    for executable in (None, "", "/usr/bin/uwsgi"):  # an embedding host's executable is not Python
+        monkeypatch.setattr(sys, "executable", executable)
+        assert _model_kernel._python_command() is None
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert _model_kernel._python_command() is None

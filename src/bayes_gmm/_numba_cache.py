@@ -133,7 +133,7 @@ def uncompiled_kernel_cfunc(
 ) -> CFunc:
     """What :func:`kernel_cfunc` makes of `py_func`, before it is compiled or loaded from the cache.
 
-    :func:`compile_callback` loads it from the cache or compiles it.
+    :func:`compile_callback` loads it from the cache or compiles it; :func:`load_cached` only loads it.
     """
     stamp = KERNEL_SOURCES_DIGEST if sources is None else sources_digest(sources)
     # What numba.cfunc(cache=True) does, with the stamped cache in place of numba's FunctionCache.
@@ -161,3 +161,26 @@ def compile_callback(callback: CFunc) -> CFunc:
             if isinstance(callback._cache, NullCache) or not remedies:
                 raise
             remedies.pop(0)()
+
+
+class _NotCached(Exception):
+    pass
+
+
+def _refuse_to_compile():
+    raise _NotCached
+
+
+def load_cached(callback: CFunc) -> bool:
+    """Load the compiled code of `callback` from its cache, as ``callback.compile()`` does on a hit.
+
+    Returns False, having compiled nothing, when the cache holds no code for it or none that loads.
+    """
+    callback._compile_uncached = _refuse_to_compile  # what CFunc.compile runs on a cache miss
+    try:
+        callback.compile()
+    except Exception:  # _NotCached, or an entry that fails to load (compile_callback replaces it)
+        return False
+    finally:
+        del callback._compile_uncached
+    return True

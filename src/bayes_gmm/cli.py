@@ -62,6 +62,7 @@ from bayes_gmm.inference import (
     fit_coreset_gmm,
     fit_gmm,
     membership_probabilities,
+    prepare_nutpie,
     select_k,
 )
 from bayes_gmm.inference._arviz import has_group, loo, parameter_summary, set_group, to_netcdf
@@ -104,6 +105,8 @@ def _cmd_fit(args) -> int:
             f"select-k --covariance {','.join(args.covariance)}"
         )
     args.covariance = args.covariance[0]
+    if args.method == "nuts":
+        prepare_nutpie(args.backend)  # compiled aside, the first time, while the data are read and EM runs
     if args.csv is not None and source_kind(args.csv) is not None:
         return _cmd_fit_large(args)
     table = select_columns(read_table(args), args.columns)

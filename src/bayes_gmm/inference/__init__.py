@@ -14,6 +14,7 @@ from bayes_gmm.inference._membership import (
     posterior_log_density,
     posterior_partition,
 )
+from bayes_gmm.inference._nutpie_compile import prepare_nutpie
 from bayes_gmm.inference._partition_candidates import (
     argmax_partitions,
     candidate_partitions,
@@ -70,6 +71,7 @@ __all__ = [
     "point_partition",
     "posterior_log_density",
     "posterior_partition",
+    "prepare_nutpie",
     "sample_partitions",
     "select_k",
     "start_values",

@@ -29,6 +29,7 @@ from bayes_gmm.inference._arviz import convergence_diagnostics, group_dataset, h
 from bayes_gmm.inference._backends import resolve_backend
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.inference._membership import pointwise_log_likelihood
+from bayes_gmm.inference._nutpie_compile import prepare_nutpie
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
 from bayes_gmm.inference._start import jittered_start_values
@@ -164,10 +165,12 @@ def fit_gmm(
     check_fit_data(data, n_components, covariance_type)
     run_options = _checked_run_options(dict(locals()))
     seeds = seed_sequence(random_seed).generate_state(4)
+    backend = run_options["backend"]
+    if method == "nuts":
+        prepare_nutpie(backend)  # the first fit after an install compiles the model kernel meanwhile, aside
     weights = run_options["sample_weight"]
     em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]), sample_weight=weights)
-    # The fused likelihood Op runs in Python (PyMC, ADVI) and in numba (nutpie); JAX needs the graph.
-    backend = run_options["backend"]
+    # The fused likelihood Op runs in Python (PyMC, ADVI); JAX needs the graph.
     likelihood = "graph" if backend == "numpyro" else "fused"
     model_options = {"covariance_type": covariance_type, "priors": priors}
     model = build_model(data, n_components, likelihood=likelihood, sample_weight=weights, **model_options)

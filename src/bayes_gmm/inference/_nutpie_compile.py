@@ -19,6 +19,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayes_gmm.inference._backends import resolve_backend
 from bayes_gmm.models._builder import CENTER, DATA, PRIOR_DATA, SAMPLE_WEIGHT
 from bayes_gmm.models._lkj import lkj_log_normalizer
 from bayes_gmm.models._model_kernel import (
@@ -27,6 +28,7 @@ from bayes_gmm.models._model_kernel import (
     model_callbacks,
     model_header,
     n_unconstrained,
+    start_compiling,
 )
 from bayes_gmm.models._priors import GMMPriors
 from bayes_gmm.models._unconstrained import from_unconstrained
@@ -45,6 +47,23 @@ def model_structure(model: pm.Model) -> tuple[str, int, int]:
     if likelihood != "fused":
         raise ValueError(f"nutpie runs the fused likelihood; this model has likelihood={likelihood!r}.")
     return covariance_type, n_components, n_features
+
+
+def prepare_nutpie(backend: str = "auto") -> None:
+    """Get nutpie's model kernel ready while the caller does other work; returns at once.
+
+    The kernel is loaded from numba's cache, or, the first time after an install, compiled in another
+    process, which :func:`compile_nutpie_model` then waits for. :func:`bayes_gmm.inference.fit_gmm` calls
+    this before its EM start; call it earlier still when there is other work before a fit (reading data,
+    an EM fit of one's own). Does nothing unless `backend` is (or "auto" resolves to) nutpie.
+
+    Parameters
+    ----------
+    backend : str, default "auto"
+        The NUTS back end the fit will use, as ``fit_gmm(backend=...)`` takes it.
+    """
+    if resolve_backend(backend) == "nutpie":
+        start_compiling()
 
 
 def compile_nutpie_model(model: pm.Model, initial_point_func=None):

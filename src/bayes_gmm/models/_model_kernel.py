@@ -39,16 +39,22 @@ one of the integer codes in :data:`COVARIANCE_CODES`.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
+import numba
 import numpy as np
 from numba import carray, types
 from numba.core.ccallback import CFunc
 from numba.core.extending import intrinsic
 
-from bayes_gmm._numba_cache import compile_callback, kernel_njit, uncompiled_kernel_cfunc
+from bayes_gmm._numba_cache import compile_callback, kernel_njit, load_cached, uncompiled_kernel_cfunc
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 from bayes_gmm.models._fused import (
     _cholesky_gradients,
@@ -433,29 +439,134 @@ def _expand_c(dim, n_expanded, x_, out_, user_data_):
 
 _CALLBACKS: dict[str, CFunc] = {}
 _COMPILING = threading.Lock()
+#: The process compiling the callbacks into numba's cache, if this one started it.
+_OTHER_PROCESS: subprocess.Popen | None = None
+#: How long to wait for that process before compiling here (it takes 10-20 s on two busy cores).
+_OTHER_PROCESS_TIMEOUT_S = 300
+_log = logging.getLogger(__name__)
+
+
+def _uncompiled_callbacks() -> dict[str, CFunc]:
+    return {
+        "logp": uncompiled_kernel_cfunc(_logp_c, LOGP_SIGNATURE),
+        "expand": uncompiled_kernel_cfunc(_expand_c, EXPAND_SIGNATURE),
+    }
 
 
 def model_callbacks() -> tuple[CFunc, CFunc]:
-    """The compiled C entry points (logp-and-gradient, expansion), loaded from numba's cache or compiled.
+    """The compiled C entry points (logp-and-gradient, expansion), loaded from numba's cache.
 
-    Compiled once per process (seconds the first time after an install, a fraction of a second from the
-    cache), whatever the model's covariance type, shape or data.
+    Compiled once after an install (seconds), whatever the model's covariance type, shape or data, and
+    loaded from the cache in a fraction of a second afterwards. The compile runs in another Python process
+    (:func:`start_compiling`), and this one loads what it saved: a callback compiled in the process that
+    runs it calls its jitted callees as compiled on their own, which rounds differently in the last bits
+    from the cached code that every later process runs (fast-math kernels), and a sampler turns that into
+    other draws, so the first fit after an install would not repeat. Only when no other process can run
+    (no Python executable, or it failed) is the callback compiled here.
     """
     with _COMPILING:
-        for name, function, signature in (
-            ("logp", _logp_c, LOGP_SIGNATURE),
-            ("expand", _expand_c, EXPAND_SIGNATURE),
-        ):
-            if name not in _CALLBACKS:
-                _CALLBACKS[name] = compile_callback(uncompiled_kernel_cfunc(function, signature))
+        if not _CALLBACKS and not _load_or_start():
+            _wait_for_other_process()
+            callbacks = _uncompiled_callbacks()
+            for callback in callbacks.values():
+                if not load_cached(callback):
+                    compile_callback(callback)
+            _CALLBACKS.update(callbacks)
         return _CALLBACKS["logp"], _CALLBACKS["expand"]
+
+
+def start_compiling() -> None:
+    """Load the callbacks from the cache, or start compiling them into it in another process; returns at once.
+
+    A caller with other work (the EM start of a fit) does it meanwhile, and :func:`model_callbacks` waits for
+    the process. It is never killed while it may be saving (a process killed mid-save can leave an entry
+    that fails to load), and it runs in a session of its own, so that a Ctrl-C in the terminal does not
+    reach it.
+    """
+    with _COMPILING:
+        if not _CALLBACKS:
+            _load_or_start()
+
+
+def _load_or_start() -> bool:
+    """True if the callbacks are now in place (loaded from the cache); else the other process is started
+    (unless it runs already, or cannot run). Called with ``_COMPILING`` held."""
+    global _OTHER_PROCESS
+    if _OTHER_PROCESS is not None:
+        return False  # running, or finished and not yet waited for: model_callbacks loads its result
+    callbacks = _uncompiled_callbacks()
+    if all(load_cached(callback) for callback in callbacks.values()):
+        _CALLBACKS.update(callbacks)
+        return True
+    command = _python_command()
+    if command is None:
+        return False
+    try:
+        _OTHER_PROCESS = subprocess.Popen(
+            command,
+            env=_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **(
+                {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+                if os.name == "nt"
+                else {"start_new_session": True}
+            ),
+        )
+    except (OSError, ValueError, TypeError) as error:  # no process to be had: compiled here instead
+        _log.debug("compiling the model kernel in another process failed to start: %s", error)
+    return False
+
+
+def _python_command() -> list[str] | None:
+    """The command that compiles the callbacks in a new Python process; None where there is no Python."""
+    executable = sys.executable or ""
+    # A frozen application's or an embedding host's executable is not a Python interpreter.
+    if getattr(sys, "frozen", False) or not re.match(r"(python|pypy)", Path(executable).name.lower()):
+        return None
+    # The same package as this process, wherever it came from.
+    path = [os.fspath(entry) for entry in sys.path if isinstance(entry, str | os.PathLike)]
+    code = f"import sys; sys.path[:] = {path!r}; from {__name__} import _compile_here; _compile_here()"
+    return [executable, "-c", code]
+
+
+def _compile_here() -> None:
+    # What the other process runs: compile (or load) the callbacks, saving them to the cache.
+    for callback in _uncompiled_callbacks().values():
+        compile_callback(callback)
+
+
+def _environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    if numba.config.CACHE_DIR:  # the same numba cache as this process, however it was chosen
+        environment["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
+    return environment
+
+
+def _wait_for_other_process() -> None:
+    """Wait for the other process, if one was started; stop it if it is stuck."""
+    global _OTHER_PROCESS
+    process = _OTHER_PROCESS
+    if process is None:
+        return
+    try:
+        process.wait(timeout=_OTHER_PROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # a damaged cache entry this may leave is replaced (compile_callback)
+        process.kill()
+        process.wait()
+    _OTHER_PROCESS = None
+    if process.returncode != 0:
+        _log.debug(
+            "compiling the model kernel in another process failed (exit status %s)", process.returncode
+        )
 
 
 def _after_fork_in_child() -> None:
     # A lock held by another thread of the parent at the fork (nutpie's chains are threads) would never be
-    # released in the child.
-    global _COMPILING
-    _COMPILING = threading.Lock()
+    # released in the child, and the child cannot wait for its parent's process.
+    global _COMPILING, _OTHER_PROCESS
+    _COMPILING, _OTHER_PROCESS = threading.Lock(), None
 
 
 if hasattr(os, "register_at_fork"):
