@@ -27,6 +27,7 @@ from bayes_gmm.inference._verdict import (
     MAX_RELABELLED_FRACTION,
     MAX_RHAT,
     MIN_ESS_PER_CHAIN,
+    fit_verdict,
     judge,
 )
 from bayes_gmm.plots._fit import CAVEAT_COLOR
@@ -249,3 +250,23 @@ def test_the_summary_of_an_unconverged_fit_says_so_first():
     text = format_bayes_summary(good, parameter_summary(good, ["weights"]), membership_probabilities(good))
     assert text.startswith("Bayesian Gaussian mixture by NUTS") and "NOT CONVERGED" not in text
     assert "  converged: R-hat <= 1.01, bulk and tail ESS >= 100 per chain" in text
+
+
+def test_an_em_fit_that_stopped_at_max_iter_is_marked_too():
+    from bayes_gmm._report import format_em_summary
+    from bayes_gmm.em_baseline import fit_em
+
+    X = _three_clusters()
+    with pytest.warns(ConvergenceWarning):
+        stopped = fit_em(X, 3, max_iter=1, n_init=1, random_seed=0)
+    assert fit_verdict(stopped).problems == (
+        "EM stopped after 1 iteration before the log-likelihood settled",
+    )
+    assert (
+        plots.plot_clusters(stopped, X).get_title().startswith("NOT CONVERGED: EM stopped after 1 iteration")
+    )
+    assert format_em_summary(stopped).startswith("NOT CONVERGED: EM stopped after 1 iteration")
+    settled = fit_em(X, 3, n_init=1, random_seed=0)
+    assert (
+        fit_verdict(settled).converged and "NOT CONVERGED" not in plots.plot_clusters(settled, X).get_title()
+    )

@@ -166,7 +166,8 @@ def fit_verdict(fit) -> ConvergenceVerdict | None:
     from bayes_gmm.em_baseline import EMResult
 
     if isinstance(fit, EMResult):
-        problem = f"EM stopped after {fit.n_iter} iterations before the log-likelihood settled"
+        iterations = f"{fit.n_iter} iteration{'s' if fit.n_iter != 1 else ''}"
+        problem = f"EM stopped after {iterations} before the log-likelihood settled"
         return _verdict([] if fit.converged else [problem], _EM_ADVICE, "the EM log-likelihood settled")
     attrs = getattr(fit, "attrs", None) or {}
     if "method" not in attrs:
