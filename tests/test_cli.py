@@ -325,6 +325,19 @@ def test_bayesian_fit_writes_every_promised_file(tmp_path, capsys):
     assert "elpd_loo" in printed
 
 
+def test_summary_of_an_unconverged_fit_says_so_at_the_top(tmp_path, capsys):
+    """Four components on two clusters: a duplicated component, whose draws switch labels, never converges."""
+    out = tmp_path / "out"
+    argv = ["fit", "--demo", "-k", "4", "--draws", "100", "--tune", "100", "--chains", "2", "--quiet"]
+    assert cli.main([*argv, "--no-plots", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert summary.startswith("NOT CONVERGED: R-hat ") and captured.out.startswith(summary.splitlines()[0])
+    problems = az.from_netcdf(out / "posterior.nc").attrs["convergence_problems"]
+    assert summary.splitlines()[0] == f"NOT CONVERGED: {problems}."
+    assert f"bayes-gmm: warning: the fit did not converge: {problems}." in captured.err
+
+
 def test_advi_fit_of_a_csv(tmp_path, csv_file, capsys):
     path, labels = csv_file
     out = tmp_path / "out"
@@ -349,11 +362,14 @@ def test_advi_fit_of_a_csv(tmp_path, csv_file, capsys):
 
 def test_select_k_command(tmp_path, capsys):
     out = tmp_path / "k"
-    argv = ["select-k", "--demo", "--components", "1,2", *QUICK_SAMPLING, "--out", str(out)]
-    assert cli.main(argv) == 0
+    # 2 x 150 draws are too few to converge: --include-unconverged compares the fits all the same.
+    argv = ["select-k", "--demo", "--components", "1,2", *QUICK_SAMPLING, "--include-unconverged"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     table = pd.read_csv(out / "selection.csv")
     assert list(table["n_components"]) == [1, 2]
+    assert not table["converged"].all() and not table["excluded"].any()
+    assert "kept in (include_unconverged) the WAIC/LOO picks and weights" in printed
     # Old Faithful has two eruption types: every criterion prefers 2 components to 1 by far.
     assert table.loc[1, "elpd_loo"] > table.loc[0, "elpd_loo"] + 50
     assert table.loc[1, "em_bic"] < table.loc[0, "em_bic"] - 100

@@ -192,6 +192,8 @@ def test_nuts_fit_returns_schema_conforming_inference_data(small_nuts_fit, three
         "n_divergences",
         "relabelled_fraction",
         "rhat_max_before_relabelling",
+        "converged",
+        "convergence_problems",
     ):
         assert key in idata.attrs
     assert idata.attrs["method"] == "nuts" and idata.attrs["backend"] == "nutpie"
@@ -385,6 +387,7 @@ def test_minibatch_advi_keeps_column_names_and_warns_when_it_stops_early(three_b
             random_seed=0,
         )
     assert fit.attrs["advi_converged"] == 0
+    assert fit.attrs["converged"] == 0 and "advi_max_iter=200" in fit.attrs["convergence_problems"]
     assert list(fit.posterior["feature"].values) == ["length", "width"]
     assert list(fit.observed_data["feature"].values) == ["length", "width"]
 

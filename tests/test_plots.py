@@ -289,6 +289,8 @@ def selection():
             "se_waic": [8.0, 7.0, 7.2, 7.1],
             "elpd_loo": [-300.5, -250.4, -250.0, -250.6],
             "se_loo": [8.1, 7.1, 7.3, 7.2],
+            "dse_waic": [7.5, 0.4, 0.0, 0.3],
+            "dse_loo": [7.6, 0.5, 0.0, 0.6],
             "em_bic": [610.0, 540.0, 555.0, 570.0],
             "p_waic": [3.0, 7.0, 11.0, 15.0],
         },
@@ -306,9 +308,14 @@ def test_k_selection_plots_elpd_with_error_bars_and_marks_each_pick(selection, t
         (pick,) = gid_items(axes[0], f"k-selection:pick:{criterion}")
         assert pick.get_xdata()[0] == pytest.approx(2, abs=0.1)
         assert pick.get_ydata()[0] == pytest.approx(selection.table.loc[2, column])
+    # The bars are what the pick rule compares: the SE of each k's elpd difference to the best k.
     error_bars = [c for c in axes[0].collections if c.get_segments()]
     heights = sorted(np.ptp(seg[:, 1]) for c in error_bars for seg in c.get_segments())
-    np.testing.assert_allclose(heights, sorted(2 * selection.table[["se_loo", "se_waic"]].to_numpy().ravel()))
+    np.testing.assert_allclose(
+        heights, sorted(2 * selection.table[["dse_loo", "dse_waic"]].to_numpy().ravel())
+    )
+    assert "SE of the difference to the best k" in axes[0].get_title()
+    assert "NOT CONVERGED" not in axes[0].get_title()  # a table without a verdict: no caveat
     (bic,) = gid_items(axes[1], "k-selection:bic")
     np.testing.assert_allclose(bic.get_ydata(), selection.table["em_bic"])
     assert gid_items(axes[1], "k-selection:pick:bic")[0].get_xdata()[0] == 2
@@ -326,8 +333,8 @@ def test_k_selection_on_one_axes_uses_a_twin_axis(selection):
 
 
 def test_k_selection_rejects_a_table_without_the_needed_columns(selection):
-    bad = types.SimpleNamespace(table=selection.table.drop(columns="se_loo"), picks={})
-    with pytest.raises(ValueError, match=r"selection.table must have columns .*lacks \['se_loo'\]"):
+    bad = types.SimpleNamespace(table=selection.table.drop(columns="dse_loo"), picks={})
+    with pytest.raises(ValueError, match=r"selection.table must have columns .*lacks \['dse_loo'\]"):
         plots.plot_k_selection(bad)
     with pytest.raises(TypeError, match="selection must have a pandas DataFrame `table`"):
         plots.plot_k_selection(object())

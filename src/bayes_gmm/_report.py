@@ -7,6 +7,7 @@ import numpy as np
 from bayes_gmm._validation import default_feature_names
 from bayes_gmm.covariance import get_structure
 from bayes_gmm.em_baseline import EMResult
+from bayes_gmm.inference._verdict import fit_verdict
 
 
 def format_em_summary(result: EMResult, feature_names=None) -> str:
@@ -21,6 +22,7 @@ def format_em_summary(result: EMResult, feature_names=None) -> str:
     width = max(10, *(len(n) + 2 for n in names))
     status = "converged" if result.converged else "NOT converged (raise max_iter)"
     lines = [
+        *_verdict_header(result),
         f"Gaussian mixture by EM: {result.n_components} components, covariance '{result.covariance_type}', "
         f"{result.n_samples} samples x {result.n_features} features",
         f"  {status} after {result.n_iter} iterations; log-likelihood {result.log_likelihood:.4f}; "
@@ -71,6 +73,7 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
     n_obs, n_features = idata.observed_data["obs"].shape
     method = attrs["method"]
     lines = [
+        *_verdict_header(idata),
         f"Bayesian Gaussian mixture by {_METHOD_NAMES[method]} ({attrs['backend']}): {attrs['n_components']} "
         f"components, covariance '{attrs['covariance_type']}', {n_obs} samples x {n_features} features",
     ]
@@ -86,7 +89,7 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
             f"{attrs.get('n_divergences', 0)} divergences"
         )
     else:
-        status = "converged" if attrs["advi_converged"] else "NOT converged (raise advi_max_iter)"
+        status = "ELBO plateaued" if attrs["advi_converged"] else "ELBO did NOT plateau"
         lines.append(
             f"  {status} after {attrs['advi_iterations']} iterations in {attrs['sampling_time_s']:.1f} s; "
             f"final ELBO {attrs['elbo_final']:.2f}; {post.sizes['draw']} draws from the approximation"
@@ -99,6 +102,9 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
             else ""
         )
     )
+    verdict = fit_verdict(idata)
+    if verdict is not None and verdict.converged:
+        lines.append(f"  converged: {verdict.checks}")
     if loo is not None:
         lines.append(
             f"  elpd_loo {loo['elpd_loo']:.2f} (SE {loo['se_loo']:.2f}), p_loo {loo['p_loo']:.2f}, "
@@ -112,6 +118,18 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
         _indent(parameters.to_string(float_format=_fmt)),
     ]
     return "\n".join(lines)
+
+
+def _verdict_header(fit) -> list[str]:
+    """The summary's first lines for a fit that did not converge (none for one that did)."""
+    verdict = fit_verdict(fit)
+    if verdict is None or verdict.converged:
+        return []
+    return [
+        f"{verdict.caveat}.",
+        f"  Checked: {verdict.checks}. {verdict.advice} Do not rely on the results below until it converges.",
+        "",
+    ]
 
 
 def format_em_comparison(table) -> str:
@@ -136,21 +154,32 @@ def format_k_selection(selection) -> str:
         "n_high_pareto_k",
         "loo_weight",
     ]
-    columns += ["em_log_likelihood", "em_bic", "em_aic", "em_icl", "rhat_max", "converged"]
-    picks = ", ".join(
-        f"{name.upper()} " + (f"{pick[0]},k={pick[1]}" if isinstance(pick, tuple) else f"k={pick}")
-        for name, pick in selection.picks.items()
-    )
+    columns += ["em_log_likelihood", "em_bic", "em_aic", "em_icl", "rhat_max", "converged", "excluded"]
+    picks = ", ".join(f"{name.upper()} {_pick_text(pick)}" for name, pick in selection.picks.items())
     what = "covariance type and " if "covariance_type" in selection.table.index.names else ""
-    return "\n".join(
-        [
-            f"Choosing the {what}number of components (elpd: higher is better; EM BIC/AIC/ICL: lower is better)",
-            _indent(selection.table[columns].to_string(float_format=_fmt)),
-            "",
-            f"  picks: {picks}",
-            f"  WAIC/LOO rule: {selection.rule}.",
-        ]
-    )
+    table = selection.table
+    lines = [
+        f"Choosing the {what}number of components (elpd: higher is better; EM BIC/AIC/ICL: lower is better)",
+        _indent(table[columns].to_string(float_format=_fmt)),
+        "",
+        f"  picks: {picks}",
+        f"  WAIC/LOO rule: {selection.rule}.",
+    ]
+    unconverged = table[~table["converged"]]
+    if len(unconverged):
+        lines += ["", "  NOT CONVERGED (Bayesian fit; see the warnings for what to change):"]
+        for key, row in unconverged.iterrows():
+            use = "excluded from" if row["excluded"] else "kept in (include_unconverged)"
+            lines.append(
+                f"    {_pick_text(key)}: {row['convergence_problems']}; {use} the WAIC/LOO picks and weights"
+            )
+    return "\n".join(lines)
+
+
+def _pick_text(pick) -> str:
+    if pick is None:
+        return "none (no converged fit)"
+    return f"{pick[0]},k={pick[1]}" if isinstance(pick, tuple) else f"k={pick}"
 
 
 def _fmt(value: float) -> str:

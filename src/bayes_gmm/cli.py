@@ -278,6 +278,7 @@ def _cmd_select_k(args) -> int:
         em_init=args.init,
         random_seed=args.seed,
         progress=say,
+        include_unconverged=args.include_unconverged,
         **bayesian_options(args),
     )
     for fit in selection.fits.values():
@@ -393,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="k values: K for 1..K (default 5), a range 2-5 or a list 2,3,4",
     )
     select.add_argument("--method", choices=METHODS, default="nuts", help="Bayesian method (default nuts)")
+    select.add_argument(
+        "--include-unconverged",
+        action="store_true",
+        help="let fits that did not converge take part in the WAIC/LOO picks and weights (default: excluded)",
+    )
     select.set_defaults(handler=_cmd_select_k)
     return parser
 

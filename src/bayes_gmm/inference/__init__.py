@@ -32,6 +32,7 @@ from bayes_gmm.inference._relabel import Relabelling, apply_relabelling, find_re
 from bayes_gmm.inference._select import CRITERIA, ONE_SE_RULE, KSelection, select_k
 from bayes_gmm.inference._sparse import DEFAULT_CONCENTRATION, fit_sparse_gmm, n_clusters_distribution
 from bayes_gmm.inference._start import jittered_start_values, start_values
+from bayes_gmm.inference._verdict import ConvergenceVerdict, fit_verdict
 from bayes_gmm.inference._waic import WAICResult, waic
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "METHODS",
     "NUTS_BACKENDS",
     "ONE_SE_RULE",
+    "ConvergenceVerdict",
     "ElboPlateau",
     "KSelection",
     "PartitionEstimate",
@@ -63,6 +65,7 @@ __all__ = [
     "fit_coreset_gmm",
     "fit_gmm",
     "fit_sparse_gmm",
+    "fit_verdict",
     "jittered_start_values",
     "linkage_partitions",
     "loo_subsampled",

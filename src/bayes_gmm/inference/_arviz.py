@@ -114,8 +114,11 @@ def plot_trace(fit, var_names):
     """ArviZ's trace plot (arviz-plots, matplotlib), components overlaid; returns the Figure.
 
     A variable with a ``feature`` dimension gets one row per feature, so that features on different
-    scales (minutes and seconds, say) do not squash each other's traces.
+    scales (minutes and seconds, say) do not squash each other's traces. A fit that did not converge gets
+    its failed checks as a red title.
     """
+    from bayes_gmm.plots._fit import fit_caveat, red_caveat  # the figures import this module
+
     panels = {}
     posterior = fit.posterior.to_dataset()
     for name in var_names:
@@ -133,7 +136,11 @@ def plot_trace(fit, var_names):
         backend="matplotlib",
         figure_kwargs={"figsize": (10, 2.2 * len(panels))},
     )
-    return collection.viz["figure"].item()
+    figure = collection.viz["figure"].item()
+    caveat = fit_caveat(fit)
+    if caveat:
+        red_caveat(figure.suptitle(""), caveat)
+    return figure
 
 
 def _refuse_weighted(fit, func: str) -> None:

@@ -23,7 +23,6 @@ from bayes_gmm._validation import (
 )
 from bayes_gmm._version import __version__
 from bayes_gmm.em_baseline import EMResult, fit_em
-from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._advi import ADVI_METHODS, fit_advi
 from bayes_gmm.inference._arviz import convergence_diagnostics, group_dataset, has_group, set_group
 from bayes_gmm.inference._backends import resolve_backend
@@ -33,6 +32,7 @@ from bayes_gmm.inference._nutpie_compile import prepare_nutpie
 from bayes_gmm.inference._nuts import run_nuts
 from bayes_gmm.inference._relabel import apply_relabelling, find_relabelling
 from bayes_gmm.inference._start import jittered_start_values
+from bayes_gmm.inference._verdict import record_verdict
 from bayes_gmm.models import OBSERVED, GMMPriors, build_model
 from bayes_gmm.models._builder import SAMPLE_WEIGHT
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
@@ -42,8 +42,6 @@ METHODS = ("nuts", *ADVI_METHODS)
 DIAGNOSED_VARS = ("weights", "means", "covariances")
 #: Above this many stored values (draws x observations) the pointwise log-likelihood is not kept by default.
 MAX_LOG_LIKELIHOOD_VALUES = 50_000_000
-RHAT_THRESHOLD = 1.01
-MIN_ESS_PER_CHAIN = 100
 
 
 def fit_gmm(
@@ -78,8 +76,15 @@ def fit_gmm(
     the mode. Afterwards every draw is relabelled to the EM labelling by optimal matching of whole
     components (Hungarian algorithm on the KL divergence from each drawn Gaussian, mean and covariance,
     to each EM Gaussian, plus the KL divergence of the weights), so components that share a centre are
-    told apart by their spread; R-hat, ESS and divergences are computed after relabelling and a
-    :class:`~bayes_gmm.exceptions.ConvergenceWarning` is raised when R-hat > 1.01, the bulk or tail ESS is below 100 per chain, or any transition diverged.
+    told apart by their spread; R-hat, ESS and divergences are computed after relabelling.
+
+    The fit then gets one convergence verdict (``attrs["converged"]``, the same that ``select_k``, the
+    figures and the command line use): NUTS converged when R-hat <= 1.01, the bulk and tail ESS are at
+    least 100 per chain, no transition diverged and at most 25% of the draws needed relabelling (see
+    ``bayes_gmm.inference._verdict`` for why); one chain cannot be judged and does not count as
+    converged. ADVI converged when its ELBO plateaued before `advi_max_iter` (R-hat and ESS do not apply)
+    and at most 25% of the draws needed relabelling. A fit that did not converge raises a
+    :class:`~bayes_gmm.exceptions.ConvergenceWarning` naming each failed check.
 
     Parameters
     ----------
@@ -139,8 +144,10 @@ def fit_gmm(
         Groups ``posterior`` (relabelled), ``sample_stats``, ``log_likelihood`` (variable ``obs``, one value
         per observation), ``observed_data``; ``attrs`` with method, backend, n_components, covariance_type,
         bayes_gmm_version, relabelled_fraction, rhat_max (and rhat_max_before_relabelling), ess_bulk_min,
-        ess_tail_min, n_divergences, sampling_time_s (compiling and sampling), compile_time_s (nutpie), and
-        for ADVI advi_converged, advi_iterations and elbo_final.
+        ess_tail_min, n_divergences, sampling_time_s (compiling and sampling), compile_time_s (nutpie),
+        for ADVI advi_converged, advi_iterations, advi_tolerance and elbo_final; and the verdict:
+        ``converged`` (1 or 0: netCDF has no booleans) and ``convergence_problems`` (each failed check,
+        joined by "; "; empty when converged).
 
     Raises
     ------
@@ -152,8 +159,7 @@ def fit_gmm(
     Warns
     -----
     bayes_gmm.exceptions.ConvergenceWarning
-        When NUTS diagnostics after relabelling are poor (see above), or ADVI stops at `advi_max_iter`
-        before its ELBO plateaus.
+        When the fit did not converge (see above), with the same problems as ``convergence_problems``.
     UserWarning
         When columns are nearly linearly dependent or many rows repeat.
     """
@@ -302,12 +308,13 @@ def _relabel_to_em(idata, em: EMResult) -> None:
 
 
 def _diagnose(idata) -> None:
-    """R-hat, ESS and divergences after relabelling, in ``attrs``; a warning when they are poor."""
+    """R-hat, ESS and divergences after relabelling, and the convergence verdict, in ``attrs``; a warning
+    when the fit did not converge."""
     if has_group(idata, "sample_stats") and "diverging" in idata.sample_stats:
         idata.attrs["n_divergences"] = int(idata.sample_stats["diverging"].sum())
     if idata.posterior.sizes["chain"] > 1:
         idata.attrs.update(convergence_diagnostics(idata.posterior, DIAGNOSED_VARS))
-        _warn_if_poor(idata.attrs, idata.posterior.sizes["chain"])
+    record_verdict(idata, stacklevel=3)
 
 
 def _set_observed_data(idata, data, sample_weight=None) -> None:
@@ -351,25 +358,6 @@ def _add_log_likelihood(idata, model, requested: bool | None) -> None:
         coords = {"chain": posterior["chain"], "draw": posterior["draw"], "obs_id": draws.obs_ids}
         log_likelihood = xr.Dataset({OBSERVED: (("chain", "draw", "obs_id"), values.reshape(shape))}, coords)
         set_group(idata, "log_likelihood", log_likelihood)
-
-
-def _warn_if_poor(attrs: dict, chains: int) -> None:
-    problems = []
-    if not attrs["rhat_max"] <= RHAT_THRESHOLD:
-        problems.append(f"max R-hat {attrs['rhat_max']:.3f} > {RHAT_THRESHOLD}")
-    min_ess = MIN_ESS_PER_CHAIN * chains
-    if not min(attrs["ess_bulk_min"], attrs["ess_tail_min"]) >= min_ess:
-        problems.append(f"min ESS {min(attrs['ess_bulk_min'], attrs['ess_tail_min']):.0f} < {min_ess}")
-    if attrs.get("n_divergences", 0) > 0:
-        problems.append(f"{attrs['n_divergences']} divergent transitions")
-    if problems:
-        warnings.warn(
-            "NUTS diagnostics after relabelling are poor (" + "; ".join(problems) + "). Run more tune/draws, "
-            "raise target_accept (e.g. 0.95), or use fewer components: an empty or duplicated component "
-            "is often the cause.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
 
 
 def _cpu_count() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -18,8 +19,10 @@ from bayes_gmm._validation import (
     seed_sequence,
 )
 from bayes_gmm.em_baseline import fit_em
+from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._arviz import compare, loo
 from bayes_gmm.inference._fit import fit_gmm
+from bayes_gmm.inference._verdict import fit_verdict
 from bayes_gmm.inference._waic import waic
 from bayes_gmm.models import OBSERVED
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
@@ -28,16 +31,14 @@ from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 #: within one standard error of the best is taken).
 ONE_SE_RULE = (
     "smallest k whose elpd is within one standard error of the difference (dse) of the best k's elpd, "
-    "among the fits whose chains converged (max R-hat <= 1.05)"
+    "among the fits that converged (unconverged fits are excluded unless include_unconverged=True)"
 )
 #: The same rule when several covariance types are compared: "smallest" means fewest free parameters.
 ONE_SE_RULE_TYPES = (
     "the (covariance type, k) with the fewest free parameters (then the smallest k) whose elpd is within one "
-    "standard error of the difference (dse) of the best fit's elpd, among the fits whose chains converged "
-    "(max R-hat <= 1.05)"
+    "standard error of the difference (dse) of the best fit's elpd, among the fits that converged "
+    "(unconverged fits are excluded unless include_unconverged=True)"
 )
-#: Fits with a worse R-hat (e.g. chains stuck in different modes) are left out of the WAIC/LOO picks.
-CONVERGED_RHAT = 1.05
 CRITERIA = ("waic", "loo", "bic", "aic", "icl")
 
 
@@ -50,17 +51,21 @@ class KSelection:
     table : pandas.DataFrame
         One row per k (index ``n_components``; with several covariance types, one row per type and k,
         index ``covariance_type``, ``n_components``, types by their scikit-learn names where they have one), columns ``elpd_waic``, ``se_waic``, ``p_waic``,
-        ``dse_waic`` (SE of the elpd difference to the best k), ``elpd_loo``, ``se_loo``, ``p_loo``,
-        ``dse_loo``, ``n_high_pareto_k`` (observations whose PSIS Pareto k exceeds ArviZ's threshold),
-        ``loo_rank`` and ``loo_weight`` (ArviZ ``compare``: rank and stacking weight), ``em_log_likelihood``,
-        ``em_bic``, ``em_aic``, ``em_icl`` (scikit-learn sign: lower is better), ``rhat_max`` and
-        ``converged`` (max R-hat <= 1.05; unconverged fits are listed but not picked by WAIC/LOO).
+        ``dse_waic`` (SE of the elpd difference to the best included k, the pick rule's), ``elpd_loo``,
+        ``se_loo``, ``p_loo``, ``dse_loo``, ``n_high_pareto_k`` (observations whose PSIS Pareto k exceeds
+        ArviZ's threshold), ``loo_rank`` and ``loo_weight`` (ArviZ ``compare`` of the included fits: rank
+        and stacking weight; missing for an excluded fit), ``em_log_likelihood``, ``em_bic``, ``em_aic``,
+        ``em_icl`` (scikit-learn sign: lower is better), ``rhat_max``, ``converged`` and
+        ``convergence_problems`` (the fit's convergence verdict, as ``fit_gmm`` records it), and
+        ``excluded`` (True for a fit left out of the WAIC/LOO picks and the stacking weights: an
+        unconverged one, unless `include_unconverged`).
     picks : dict of str to int, or to (str, int) with several covariance types
-        The k (or covariance type and k) each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE` (differences to the
-        best converged k); ``"bic"``, ``"aic"``,
-        ``"icl"`` by their minimum.
+        The k (or covariance type and k) each criterion picks: ``"waic"`` and ``"loo"`` by :data:`ONE_SE_RULE`
+        among the fits not excluded (None when every fit is excluded); ``"bic"``, ``"aic"``, ``"icl"``
+        (EM fits, unaffected by the Bayesian fits' convergence) by their minimum.
     comparison : pandas.DataFrame
-        ArviZ's ``compare`` table (PSIS-LOO), rows named ``"k=<k>"`` (``"<type>,k=<k>"`` for several types).
+        ArviZ's ``compare`` table (PSIS-LOO) of the fits not excluded, rows named ``"k=<k>"``
+        (``"<type>,k=<k>"`` for several types); empty when every fit is excluded.
     fits : dict of int (or (str, int)) to xarray.DataTree
         The Bayesian fit for each k (or type and k).
     em_fits : dict of int (or (str, int)) to EMResult
@@ -86,6 +91,7 @@ def select_k(
     em_init: str = "kmeans",
     random_seed=None,
     progress: Callable[[str], None] | None = None,
+    include_unconverged: bool = False,
     **fit_options,
 ) -> KSelection:
     """Fit k = 1..K components (or a given list) and compare them by WAIC, PSIS-LOO, BIC, AIC and ICL.
@@ -114,6 +120,11 @@ def select_k(
         Seeds every fit (each k gets its own stream); the same seed gives the same table.
     progress : callable, optional
         Called with a one-line message before each fit (e.g. ``print``).
+    include_unconverged : bool, default False
+        Whether fits that did not converge (their convergence verdict, see :func:`fit_gmm`) take part in
+        the WAIC/LOO picks and the LOO stacking weights. By default they are listed in the table
+        (``excluded`` True) but neither picked nor weighted, and do not set the bar of the pick rule: the
+        elpd of chains that have not mixed estimates nothing.
     **fit_options
         Passed to :func:`fit_gmm` (``method``, ``draws``, ``tune``, ``chains``, ``backend``, ...). The
         pointwise log-likelihood is always kept, since WAIC and LOO need it.
@@ -121,8 +132,15 @@ def select_k(
     Returns
     -------
     KSelection
+
+    Warns
+    -----
+    bayes_gmm.exceptions.ConvergenceWarning
+        For each fit that did not converge (from :func:`fit_gmm`), and when no fit is left to pick from.
     """
     X = checked_data(X)
+    if not isinstance(include_unconverged, (bool, np.bool_)):
+        raise TypeError(f"include_unconverged must be True or False; got {include_unconverged!r}.")
     types = _covariance_types(covariance_type)
     ks = _k_values(n_components, X.shape[0])
     for name in types:  # before the first fit
@@ -171,23 +189,41 @@ def select_k(
             }
         )
     table = pd.DataFrame(rows).set_index(["covariance_type", "n_components"])
-    table["converged"] = ~(table["rhat_max"] > CONVERGED_RHAT)  # NaN (one chain, ADVI) counts as converged
+    verdicts = [fit_verdict(fits[key]) for key in keys]
+    table["converged"] = [verdict.converged for verdict in verdicts]
+    table["convergence_problems"] = ["; ".join(verdict.problems) for verdict in verdicts]
+    table["excluded"] = ~table["converged"] & (not include_unconverged)
+    included = [key for key in keys if not table.loc[key, "excluded"]]
+    if not included:
+        warnings.warn(
+            "no fit converged, so WAIC and LOO pick no k and give no stacking weights (see the table's "
+            "convergence_problems). Run more tune/draws, or pass include_unconverged=True to compare them "
+            "anyway.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     for criterion in ("waic", "loo"):
-        usable = table[table["converged"]] if table["converged"].any() else table
-        best = usable[f"elpd_{criterion}"].idxmax()
+        # Differences to the best included fit (the pick rule's bar); to the best of all when none is.
+        best = table.loc[included or keys, f"elpd_{criterion}"].idxmax()
         table[f"dse_{criterion}"] = [
             _difference_se(pointwise[criterion][key], pointwise[criterion][best]) for key in keys
         ]
     labels = {key: _label(key) for key in keys}
-    comparison = compare({labels[key]: fits[key] for key in keys})
-    table["loo_rank"] = [int(comparison.loc[labels[key], "rank"]) for key in keys]
-    table["loo_weight"] = [float(comparison.loc[labels[key], "weight"]) for key in keys]
+    comparison = compare({labels[key]: fits[key] for key in included or keys})
+    if not included:
+        comparison = comparison.iloc[:0]
+    table["loo_rank"] = pd.array(
+        [comparison.loc[labels[key], "rank"] if key in included else pd.NA for key in keys], dtype="Int64"
+    )
+    table["loo_weight"] = [
+        float(comparison.loc[labels[key], "weight"]) if key in included else np.nan for key in keys
+    ]
     picks = {criterion: _pick_within_one_se(table, criterion) for criterion in ("waic", "loo")}
     picks.update({criterion: table[f"em_{criterion}"].idxmin() for criterion in ("bic", "aic", "icl")})
-    picks = {criterion: (str(name), int(k)) for criterion, (name, k) in picks.items()}
+    picks = {c: None if pick is None else (str(pick[0]), int(pick[1])) for c, pick in picks.items()}
     if len(types) == 1:  # one covariance type: tables and picks by k alone, as they have always been
         table = table.droplevel("covariance_type")
-        picks = {criterion: k for criterion, (_, k) in picks.items()}
+        picks = {criterion: None if pick is None else pick[1] for criterion, pick in picks.items()}
         fits, em_fits = ({k: d[types[0], k] for k in ks} for d in (fits, em_fits))
         comparison = comparison.rename(index={labels[types[0], k]: f"k={k}" for k in ks})
         rule = ONE_SE_RULE
@@ -258,9 +294,12 @@ def _difference_se(pointwise: np.ndarray, best_pointwise: np.ndarray) -> float:
 
 
 def _pick_within_one_se(table: pd.DataFrame, criterion: str):
-    """The simplest fit (fewest free parameters, then fewest components) within one SE of the best."""
+    """The simplest fit (fewest free parameters, then fewest components) within one SE of the best, among
+    those not ``excluded``; None when every fit is excluded."""
     # An unconverged fit's elpd is not an estimate of anything: it neither wins nor sets the bar.
-    usable = table[table["converged"]] if table["converged"].any() else table
+    usable = table[~table["excluded"]]
+    if usable.empty:
+        return None
     elpd, dse = usable[f"elpd_{criterion}"], usable[f"dse_{criterion}"]
     within = usable[elpd >= elpd.max() - dse]
     order = np.lexsort((within.index.get_level_values("n_components"), within["n_parameters"].to_numpy()))

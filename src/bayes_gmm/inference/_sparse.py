@@ -22,14 +22,12 @@ from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference._arviz import convergence_diagnostics
 from bayes_gmm.inference._fit import fit_gmm
 from bayes_gmm.inference._membership import draw_responsibilities
+from bayes_gmm.inference._verdict import record_verdict
 from bayes_gmm.models import GMMPriors
 
 #: Default Dirichlet concentration: small enough to empty unneeded components (below d/2 for every
 #: covariance type and dimension), large enough that NUTS can still move the empty components' weights.
 DEFAULT_CONCENTRATION = 0.1
-#: R-hat above which the chains are said to disagree about n_clusters (a discrete, often nearly constant
-#: quantity, whose R-hat is noisier than a continuous parameter's).
-N_CLUSTERS_RHAT_THRESHOLD = 1.05
 #: NUTS acceptance target of a sparse fit unless given: the empty components wander over their prior, a
 #: geometry where 0.9 and 0.95 left a few divergent transitions in 800 (3 clusters, 6 components, 3 seeds)
 #: and 0.99 none.
@@ -78,9 +76,10 @@ def fit_sparse_gmm(
         non-empty components in an allocation drawn from that draw's responsibilities. ``attrs`` add
         ``sparse_concentration`` and ``n_clusters_rhat``. Summarise it with
         :func:`n_clusters_distribution`. Parameter R-hat values of empty components are not meaningful
-        (those components wander over the prior), so fit_gmm's warning about them is not raised; a
-        :class:`~bayes_gmm.exceptions.ConvergenceWarning` is raised instead when any transition diverged
-        or the chains disagree about ``n_clusters`` (its R-hat above 1.05).
+        (those components wander over the prior), so the convergence verdict (``attrs["converged"]``,
+        ``convergence_problems``) of a sparse fit is instead that no transition diverged and that the
+        chains agree about ``n_clusters`` (its R-hat at most 1.05); a
+        :class:`~bayes_gmm.exceptions.ConvergenceWarning` is raised when they do not.
 
     Raises
     ------
@@ -125,25 +124,12 @@ def fit_sparse_gmm(
     shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
     idata.posterior["n_clusters"] = xr.DataArray(counts.reshape(shape), dims=("chain", "draw"))
     idata.attrs["sparse_concentration"] = concentration
-    if idata.attrs.get("n_divergences", 0) > 0:
-        warnings.warn(
-            f"{idata.attrs['n_divergences']} divergent transitions: the posterior over the number of clusters "
-            f"may be biased. Raise target_accept (e.g. 0.95) or the concentration.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
     if shape[0] > 1:
         # Every draw agreeing on one number of clusters is perfect agreement (ArviZ's R-hat is undefined).
         constant = np.all(counts == counts[0])
         rhat = 1.0 if constant else convergence_diagnostics(idata.posterior, ["n_clusters"])["rhat_max"]
         idata.attrs["n_clusters_rhat"] = rhat
-        if not rhat <= N_CLUSTERS_RHAT_THRESHOLD:
-            warnings.warn(
-                f"the chains disagree about the number of clusters (R-hat of n_clusters {rhat:.3f}); run "
-                f"more draws/tune, or raise target_accept.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+    record_verdict(idata)  # judged as a sparse fit: divergences and the R-hat of n_clusters
     return idata
 
 

@@ -7,6 +7,10 @@ data), draws on the Axes it is given (on a new figure when none is), and returns
 ``k`` has the same colour in every figure: the Okabe-Ito palette, which stays distinguishable with the
 common colour-vision deficiencies. Only matplotlib's object API is used; nothing is closed or shown.
 
+A figure of a fit that did not converge (its verdict, :func:`bayes_gmm.inference.fit_verdict`) carries the
+failed checks in red above its title (``"NOT CONVERGED: R-hat 1.246 > 1.01; ..."``, gid
+``"caveat:not-converged"``); ``plot_k_selection`` draws such fits hollow and grey and names them there.
+
 Artists carry a ``gid`` saying what they are (``"points:k=0"``, ``"ellipse:em:k=0:sigma=1"``,
 ``"ellipse:posterior-draw:k=0:sigma=2"``, ``"density:mean"``, ...), so they can be found again with
 ``[a for a in ax.get_children() if (a.get_gid() or "").startswith("ellipse:")]``.

@@ -9,7 +9,7 @@ from bayes_gmm.em_baseline import EMResult
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.plots._checks import check_int, check_sigmas, feature_indices
 from bayes_gmm.plots._ellipses import draw_clusters
-from bayes_gmm.plots._fit import fit_label, membership_of
+from bayes_gmm.plots._fit import caveat_title, fit_label, membership_of
 from bayes_gmm.plots._style import component_colors, component_handles, new_axes, set_aspect, two_legends
 
 
@@ -107,7 +107,7 @@ def plot_clusters(
     )
     ax.set_xlabel(draws.feature_names[pair[0]])
     ax.set_ylabel(draws.feature_names[pair[1]])
-    ax.set_title(f"{fit_label(draws)}: {draws.n_components} components")
+    caveat_title(ax.set_title(f"{fit_label(draws)}: {draws.n_components} components"), draws.fit)
     two_legends(ax, component_handles(ax), style, title1="most probable component")
     set_aspect(ax, aspect)
     return ax

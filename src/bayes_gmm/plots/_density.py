@@ -11,7 +11,7 @@ from bayes_gmm.covariance import weighted_log_densities
 from bayes_gmm.inference._draws import FitDraws, fit_draws
 from bayes_gmm.inference._membership import mean_log_density
 from bayes_gmm.plots._checks import check_int, feature_indices
-from bayes_gmm.plots._fit import fit_label, thinned
+from bayes_gmm.plots._fit import caveat_title, fit_label, thinned
 from bayes_gmm.plots._style import component_colors, new_axes, set_aspect
 
 #: The light two thirds of "Blues", so that black data points stay visible on the densest region.
@@ -190,7 +190,7 @@ def _density_1d(
     ax.axhline(0.0, color="0.5", lw=0.6, zorder=0)
     ax.set_xlabel(draws.feature_names[0])
     ax.set_ylabel("density")
-    ax.set_title(f"{fit_label(draws)}: {draws.n_components} components")
+    caveat_title(ax.set_title(f"{fit_label(draws)}: {draws.n_components} components"), draws.fit)
     ax.legend(fontsize="small", framealpha=0.85)
     return ax
 
@@ -238,4 +238,5 @@ def _density_2d(ax, draws: FitDraws, thin: FitDraws, pair, grid_size, limits) ->
     ax.set_xlabel(draws.feature_names[pair[0]])
     ax.set_ylabel(draws.feature_names[pair[1]])
     kind = "posterior mean density" if draws.source == "posterior" else "density"
-    ax.set_title(f"{fit_label(draws)}\n{kind}, {draws.n_components} components", fontsize="medium")
+    title = ax.set_title(f"{fit_label(draws)}\n{kind}, {draws.n_components} components", fontsize="medium")
+    caveat_title(title, draws.fit)

@@ -9,7 +9,7 @@ from matplotlib.lines import Line2D
 
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.plots._checks import check_option, feature_indices
-from bayes_gmm.plots._fit import fit_label, membership_of
+from bayes_gmm.plots._fit import caveat_title, fit_label, membership_of
 from bayes_gmm.plots._style import component_colors, new_axes, set_aspect
 
 
@@ -111,10 +111,11 @@ def plot_membership_uncertainty(
     )
     ax.set_xlabel(draws.feature_names[pair[0]])
     ax.set_ylabel(draws.feature_names[pair[1]])
-    ax.set_title(
+    title = ax.set_title(
         f"{fit_label(draws)}: membership uncertainty\n{n_uncertain} of {draws.X.shape[0]} points with max probability < 0.9",
         fontsize="medium",
     )
+    caveat_title(title, draws.fit)
     set_aspect(ax, aspect)
     return ax
 

@@ -11,7 +11,7 @@ from bayes_gmm._validation import random_generator
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.plots._checks import check_int, check_sigmas, feature_indices
 from bayes_gmm.plots._ellipses import draw_clusters
-from bayes_gmm.plots._fit import fit_label, membership_of
+from bayes_gmm.plots._fit import caveat_title, fit_label, membership_of
 from bayes_gmm.plots._style import component_colors, component_handles
 
 _MAX_PAIR_FEATURES = 6
@@ -139,7 +139,7 @@ def plot_pairs(
         Line2D([], [], ls="", marker="o", color=colors[k], label=f"component {k}, weight {weights[k]:.2f}")
         for k in range(draws.n_components)
     ]
-    fig.legend(
+    axes[0, -1].legend(  # in the empty upper triangle (switched off), clear of the title
         handles=handles + style,
         loc="upper right",
         fontsize="small",
@@ -147,5 +147,7 @@ def plot_pairs(
         title_fontsize="small",
         frameon=False,
     )
-    fig.suptitle(f"{fit_label(draws)}: {draws.n_components} components, pairwise marginals")
+    caveat_title(
+        fig.suptitle(f"{fit_label(draws)}: {draws.n_components} components, pairwise marginals"), draws.fit
+    )
     return axes
