@@ -180,7 +180,9 @@ def test_integer_weights_give_the_model_of_repeated_rows(covariance_type):
         build_model(X, 3, covariance_type=covariance_type, sample_weight=weights),
         build_model(np.repeat(X, weights, axis=0), 3, covariance_type=covariance_type),
     ):
-        fn = model.logp_dlogp_function(ravel_inputs=True)
+        fn = model.logp_dlogp_function(
+            ravel_inputs=True, mode="FAST_COMPILE"
+        )  # the Op in Python: no numba compile
         fn.set_extra_values({})
         point = {
             k: v + np.random.default_rng(1).normal(0, 0.3, v.shape) for k, v in model.initial_point().items()

@@ -66,7 +66,7 @@ def test_fused_likelihood_gradient_matches_pytensor_autodiff(data, covariance_ty
     results = {}
     for likelihood in ("fused", "graph"):
         model = build_model(data, 3, covariance_type=covariance_type, likelihood=likelihood)
-        fn = model.logp_dlogp_function(ravel_inputs=True)
+        fn = model.logp_dlogp_function(ravel_inputs=True, mode="FAST_COMPILE")  # the Op in Python (numba mode: the next test)
         fn.set_extra_values({})
         results[likelihood] = fn(DictToArrayBijection.map(_random_point(model, seed=2)).data)
     np.testing.assert_allclose(results["fused"][0], results["graph"][0], rtol=1e-11)
@@ -75,7 +75,7 @@ def test_fused_likelihood_gradient_matches_pytensor_autodiff(data, covariance_ty
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_fused_likelihood_compiles_to_numba_with_the_same_logp_and_gradient(data, covariance_type):
-    # nutpie runs the model in PyTensor's numba mode: the Ops must compile there, not fall back to Python.
+    # PyMC compiles models in PyTensor's numba mode by default: the Ops must compile there, not fall back to Python.
     model = build_model(data, 3, covariance_type=covariance_type, likelihood="fused")
     point = _random_point(model, seed=3)
     with warnings.catch_warnings():
@@ -245,7 +245,7 @@ def test_equal_volume_models_share_one_covariance_and_match_scipy(data, covarian
         weights, means, covariances = _evaluate(
             model, [model["weights"], model["means"], model["covariances"]], point
         )
-        fn = model.logp_dlogp_function(ravel_inputs=True)
+        fn = model.logp_dlogp_function(ravel_inputs=True, mode="FAST_COMPILE")  # the Op in Python (numba mode: its own test)
         fn.set_extra_values({})
         results[likelihood] = fn(DictToArrayBijection.map(point).data)
     pointwise = model.compile_fn(
