@@ -55,9 +55,8 @@ def _data(name: str):
 def child(seed: int, pymc: bool) -> list[dict]:
     """Run the trivial model and the sequence in this (fresh) process; one row per step."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from nuts_vs_naive import child as naive_child
-
     from bayes_gmm.inference import fit_gmm
+    from nuts_vs_naive import child as naive_child
 
     started = time.perf_counter()
     trivial = naive_child("trivial", seed)

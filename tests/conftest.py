@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,8 @@ def blobs() -> np.ndarray:
 
 @pytest.fixture
 def count_compiles(monkeypatch):
-    """A context manager recording every numba compile (dispatchers, C callbacks) and PyTensor function made.
+    """A context manager recording every numba compile (dispatchers, C callbacks), PyTensor function made and
+    process started (the model kernel compiles in another process).
 
     ``with count_compiles() as records: ...`` leaves one text per compile in the list `records`; loading
     compiled code from a cache is no compile.
@@ -83,9 +85,16 @@ def count_compiles(monkeypatch):
             records.append("pytensor function")
             return real_maker(self, *args, **kwargs)
 
+        real_popen = subprocess.Popen
+
+        def popen(*args, **kwargs):
+            records.append(f"process {args[0] if args else kwargs.get('args')}")
+            return real_popen(*args, **kwargs)
+
         with monkeypatch.context() as patch, event.install_listener("numba:compile", Listener()):
             patch.setattr(CFunc, "_compile_uncached", uncached)
             patch.setattr(FunctionMaker, "__init__", maker)
+            patch.setattr(subprocess, "Popen", popen)
             yield records
 
     return counting

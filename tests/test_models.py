@@ -66,7 +66,9 @@ def test_fused_likelihood_gradient_matches_pytensor_autodiff(data, covariance_ty
     results = {}
     for likelihood in ("fused", "graph"):
         model = build_model(data, 3, covariance_type=covariance_type, likelihood=likelihood)
-        fn = model.logp_dlogp_function(ravel_inputs=True, mode="FAST_COMPILE")  # the Op in Python (numba mode: the next test)
+        fn = model.logp_dlogp_function(
+            ravel_inputs=True, mode="FAST_COMPILE"
+        )  # the Op in Python (numba mode: the next test)
         fn.set_extra_values({})
         results[likelihood] = fn(DictToArrayBijection.map(_random_point(model, seed=2)).data)
     np.testing.assert_allclose(results["fused"][0], results["graph"][0], rtol=1e-11)
@@ -245,7 +247,9 @@ def test_equal_volume_models_share_one_covariance_and_match_scipy(data, covarian
         weights, means, covariances = _evaluate(
             model, [model["weights"], model["means"], model["covariances"]], point
         )
-        fn = model.logp_dlogp_function(ravel_inputs=True, mode="FAST_COMPILE")  # the Op in Python (numba mode: its own test)
+        fn = model.logp_dlogp_function(
+            ravel_inputs=True, mode="FAST_COMPILE"
+        )  # the Op in Python (numba mode: its own test)
         fn.set_extra_values({})
         results[likelihood] = fn(DictToArrayBijection.map(point).data)
     pointwise = model.compile_fn(

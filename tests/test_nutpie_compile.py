@@ -41,6 +41,12 @@ def _logp_entry(compiled, x):
     return code, float(logp), gradient
 
 
+def _compiled(model):
+    """nutpie's compiled model of `model`, its chains started at the model's initial point."""
+    start = DictToArrayBijection.map(model.initial_point()).data
+    return compile_nutpie_model(model, initial_point_func=lambda seed: start)
+
+
 def _expand_entry(compiled, x):
     values = np.zeros(compiled.n_expanded)
     code = compiled.compiled_expand_func.ctypes(
@@ -93,7 +99,7 @@ def test_kernel_equals_the_pymc_model_log_density_and_gradient(
     weights = rng.uniform(0.2, 3.0, len(X)) if weighted else None
     priors = GMMPriors(weights_concentration=rng.uniform(0.5, 3.0, n_components), lkj_eta=1.5)
     options = dict(covariance_type=covariance_type, sample_weight=weights, priors=priors)
-    compiled = compile_nutpie_model(build_model(X, n_components, **options))
+    compiled = _compiled(build_model(X, n_components, **options))
     reference = build_model(X, n_components, likelihood="graph", **options)
     logp = reference.compile_logp(mode="FAST_COMPILE")
     dlogp = reference.compile_dlogp(mode="FAST_COMPILE")
@@ -114,7 +120,7 @@ def test_kernel_equals_the_pymc_model_log_density_and_gradient(
 def test_the_fused_likelihood_model_has_the_same_density(faithful):
     # The model nutpie stands for is the default one, whose likelihood is the fused Op.
     model = build_model(faithful, 2, covariance_type="full")
-    compiled = compile_nutpie_model(model)
+    compiled = _compiled(model)
     point = {name: value + 0.2 for name, value in model.initial_point().items()}
     code, value, gradient = _logp_entry(compiled, DictToArrayBijection.map(point).data)
     assert code == 0
@@ -123,7 +129,7 @@ def test_the_fused_likelihood_model_has_the_same_density(faithful):
 
 
 def test_entries_report_errors_with_nutpie_codes(faithful):
-    compiled = compile_nutpie_model(build_model(faithful, 2, covariance_type="full"))
+    compiled = _compiled(build_model(faithful, 2, covariance_type="full"))
     x = np.zeros(compiled.n_dim)
     assert _logp_entry(compiled, x)[0] == 0
     assert _logp_entry(compiled, x[:-1])[0] == -1  # wrong dimension
@@ -184,7 +190,7 @@ def test_fits_of_new_shapes_and_data_compile_nothing(faithful, count_compiles):
 
 
 def test_a_new_process_loads_the_kernel_and_compiles_no_model(faithful):
-    compile_nutpie_model(build_model(faithful, 2, covariance_type="full"))  # in the cache now
+    _compiled(build_model(faithful, 2, covariance_type="full"))  # in the cache now
     code = textwrap.dedent(
         """
         import warnings
@@ -194,9 +200,12 @@ def test_a_new_process_loads_the_kernel_and_compiles_no_model(faithful):
         from bayes_gmm.inference import fit_gmm
         from bayes_gmm.models._model_kernel import model_callbacks
 
+        import subprocess
+
         made = []
-        real = FunctionMaker.__init__
+        real, real_popen = FunctionMaker.__init__, subprocess.Popen
         FunctionMaker.__init__ = lambda self, *a, **k: made.append(1) or real(self, *a, **k)
+        subprocess.Popen = lambda *a, **k: made.append(2) or real_popen(*a, **k)  # a compile in another process
         X = np.asarray(load_faithful())[:, :1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -211,7 +220,8 @@ def test_a_new_process_loads_the_kernel_and_compiles_no_model(faithful):
 
 def test_nutpie_draws_of_the_prior_match_pymc_prior_draws(faithful):
     """With every row's weight near zero the posterior is the prior: NUTS on the kernel must reproduce the
-    prior that PyMC draws forward from the model (a test of every transform and Jacobian in distribution)."""
+    prior that PyMC draws forward from the model ("full", D = 3: the simplex, log-diagonal and LKJ parts in
+    distribution; the density tests above hold every structure's terms exactly)."""
     import nutpie
 
     X = _data(faithful, 3)
@@ -255,7 +265,8 @@ def test_the_compile_counter_sees_every_kind_of_compile(count_compiles):
         numba.njit(lambda x: x + 1.0)(1.0)
         numba.cfunc("float64(float64)")(lambda x: x * 2.0)
         pytensor.function([], pt.constant(1.0) + 1.0, mode="FAST_COMPILE")
-    assert len(records) == 3 and records[-1] == "pytensor function"
+        subprocess.Popen([sys.executable, "-c", "pass"]).wait()  # as the model kernel's compile starts
+    assert len(records) == 4 and records[2] == "pytensor function" and records[3].startswith("process")
     assert any(record.startswith("numba cfunc") for record in records)
 
 

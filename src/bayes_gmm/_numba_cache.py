@@ -17,6 +17,7 @@ the two (a test checks it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -95,6 +96,29 @@ class _StampedFunctionCache(FunctionCache):
 
     def _index_key(self, sig, codegen):
         return (*super()._index_key(sig, codegen), self._options_key)
+
+    def _save_overload(self, sig, data):
+        # numba reads the index, picks the first free data file number and writes both with no lock: two
+        # processes saving different versions of one function at once (the model kernel's compile beside an
+        # EM fit's) could each take number 1, and one would then load the other's code.
+        with _locked(Path(self._cache_path) / f"{self._cache_file._index_name}.lock"):
+            super()._save_overload(sig, data)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on the file `path` across processes (POSIX ``flock``; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def kernel_njit(*, sources: Iterable[str | Path] | None = None, **options):

@@ -10,9 +10,10 @@ from threadpoolctl import threadpool_limits
 
 #: Every NUTS back end bayes-gmm can drive; nutpie and PyMC's own sampler are always installed.
 NUTS_BACKENDS = ("nutpie", "pymc", "numpyro")
-#: Order in which ``backend="auto"`` picks an installed back end, fastest first. nutpie runs the fused
-#: likelihood compiled by numba (cached across processes by PyTensor) and samples several times faster than
-#: PyMC's Python NUTS loop (benchmarks/nuts_vs_naive.py); numpyro must use the plain PyTensor graph.
+#: Order in which ``backend="auto"`` picks an installed back end, fastest first. nutpie runs one numba kernel
+#: of the whole model, compiled once for every model shape (bayes_gmm.models._model_kernel), and samples
+#: several times faster than PyMC's Python NUTS loop (benchmarks/nuts_vs_naive.py); numpyro must use the plain
+#: PyTensor graph.
 AUTO_PREFERENCE = ("nutpie", "pymc", "numpyro")
 _MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
 _EXTRA = {"numpyro": "numpyro"}

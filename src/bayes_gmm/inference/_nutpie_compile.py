@@ -66,14 +66,14 @@ def prepare_nutpie(backend: str = "auto") -> None:
         start_compiling()
 
 
-def compile_nutpie_model(model: pm.Model, initial_point_func=None):
+def compile_nutpie_model(model: pm.Model, initial_point_func):
     """nutpie's compiled model of `model` (built by :func:`bayes_gmm.models.build_model`).
 
     Parameters
     ----------
     model : pymc.Model
         The model; its data containers give the data, the weights and the prior's hyper-parameters.
-    initial_point_func : callable, optional
+    initial_point_func : callable
         ``seed -> flat unconstrained start point``, called by nutpie once per chain.
 
     Returns

@@ -85,8 +85,9 @@ def build_model(
         scaled by ``total_size = n_samples``: for ADVI on large data. Such a model has no ``obs_id`` dim.
     likelihood : {"fused", "graph"}, default "fused"
         How the likelihood is computed: "fused" is one compiled Op with a hand-written gradient, run by PyMC's
-        own NUTS and ADVI and compiled by numba for nutpie; "graph" is plain PyTensor operations, which the
-        JAX back end (numpyro) needs. Both give the same values.
+        own NUTS and ADVI (nutpie runs the same kernels without the graph, see
+        :mod:`bayes_gmm.models._model_kernel`); "graph" is plain PyTensor operations, which the JAX back end
+        (numpyro) needs. Both give the same values.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weight of each observation: its log-likelihood is multiplied by it (``w_n log p(x_n)``),
         so integer weights give the model of the data with rows repeated that often, and coreset weights
@@ -144,7 +145,7 @@ def build_model(
             data = pm.Minibatch(X, batch_size=batch)  # reseeded by pm.fit(random_seed=...)
             observed_kwargs = {"total_size": n_samples}
         # Everything that depends on the data is a data container, not a constant of the graph, so that a
-        # compiled model serves any data of the same shape (nutpie swaps the containers' values).
+        # compiled model serves any data of the same shape; nutpie's model kernel reads them from here.
         center = pm.Data(CENTER, center_values)
         point_weights = None
         if weights_values is not None:

@@ -22,8 +22,9 @@ step gives an infinite or NaN log-likelihood, which the sampler rejects, rather 
 that would end the run (or, inside a C callback, be lost).
 
 The Ops run the same numba functions from Python (``perform``: PyMC's own sampler, ADVI) and inside
-PyTensor's numba back end (registered with ``numba_funcify``: nutpie compiles the whole logp and gradient
-to one numba function). The symbolic graph stays the reference: the tests check values and gradients of
+PyTensor's numba back end (registered with ``numba_funcify``: PyMC's functions compiled in numba mode). nutpie
+does not use the Op: it runs the model kernel of :mod:`bayes_gmm.models._model_kernel`, which calls the same
+kernels. The symbolic graph stays the reference: the tests check values and gradients of
 this Op against it, and the JAX back end (numpyro) uses the graph.
 """
 

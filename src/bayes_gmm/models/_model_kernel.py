@@ -241,7 +241,8 @@ def model_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_component
     Returns
     -------
     float
-        The log-density; -inf (gradient NaN) at a point where it is not finite.
+        The log-density: -inf (gradient NaN) at a non-finite point; at a point where the transforms
+        overflow or underflow, a non-finite value or gradient (which the C entry reports to nutpie).
     """
     n_features = Xt.shape[0]
     K, D = n_components, n_features
@@ -383,6 +384,11 @@ def model_header(code: int, n_components: int, Xt: np.ndarray, sample_weight: np
         if array.dtype != np.float64 or not array.flags.c_contiguous:
             raise ValueError("the model's arrays must be C-contiguous float64")
     n_features, n_samples = Xt.shape
+    if sample_weight.size not in (0, n_samples) or hyper.size != n_components + 4 * n_features + 3:
+        raise ValueError(
+            f"the model's arrays do not fit together: {n_samples} rows, {sample_weight.size} weights, "
+            f"{hyper.size} hyper-parameters for K={n_components}, D={n_features}"
+        )
     values = {
         "code": code,
         "n_components": n_components,
@@ -479,9 +485,9 @@ def start_compiling() -> None:
     """Load the callbacks from the cache, or start compiling them into it in another process; returns at once.
 
     A caller with other work (the EM start of a fit) does it meanwhile, and :func:`model_callbacks` waits for
-    the process. It is never killed while it may be saving (a process killed mid-save can leave an entry
-    that fails to load), and it runs in a session of its own, so that a Ctrl-C in the terminal does not
-    reach it.
+    the process. It runs in a session of its own, so that a Ctrl-C in the terminal does not reach it, and
+    is killed only when it has not finished in ``_OTHER_PROCESS_TIMEOUT_S`` (an entry it leaves half
+    written then fails to load and is replaced, see :func:`bayes_gmm._numba_cache.compile_callback`).
     """
     with _COMPILING:
         if not _CALLBACKS:
@@ -509,7 +515,8 @@ def _load_or_start() -> bool:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             **(
-                {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+                # no console window for a parent without one (Jupyter, a GUI)
+                {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
                 if os.name == "nt"
                 else {"start_new_session": True}
             ),
@@ -525,8 +532,12 @@ def _python_command() -> list[str] | None:
     # A frozen application's or an embedding host's executable is not a Python interpreter.
     if getattr(sys, "frozen", False) or not re.match(r"(python|pypy)", Path(executable).name.lower()):
         return None
-    # The same package as this process, wherever it came from.
-    path = [os.fspath(entry) for entry in sys.path if isinstance(entry, str | os.PathLike)]
+    # The same package as this process, wherever it came from (relative entries such as "" resolved now, in
+    # case the working directory changed since the imports).
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = [package_root] + [
+        os.path.abspath(os.fspath(entry)) for entry in sys.path if isinstance(entry, str | os.PathLike)
+    ]
     code = f"import sys; sys.path[:] = {path!r}; from {__name__} import _compile_here; _compile_here()"
     return [executable, "-c", code]
 

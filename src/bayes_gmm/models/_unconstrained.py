@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayes_gmm.models._lkj import _diag_positions
 from bayes_gmm.models._model_kernel import (
     COVARIANCE_CODES,
     DIAG,
@@ -36,10 +37,6 @@ def free_variable_shapes(covariance_type: str, n_components: int, n_features: in
     return {"weights": (n_components,), "means": (n_components, n_features), covariance[0]: covariance[1]}
 
 
-def _diagonal_positions(n_features: int) -> np.ndarray:
-    return np.cumsum(np.arange(1, n_features + 1)) - 1
-
-
 def to_unconstrained(values: dict[str, np.ndarray], covariance_type: str) -> np.ndarray:
     """The flat unconstrained point of constrained values of the free variables (by name)."""
     n_components, n_features = np.shape(values["means"])
@@ -50,7 +47,7 @@ def to_unconstrained(values: dict[str, np.ndarray], covariance_type: str) -> np.
             log_weights = np.log(value)
             value = log_weights[:-1] - np.sum(log_weights) / n_components
         elif name == "chol_cov":
-            diagonal = _diagonal_positions(n_features)
+            diagonal = _diag_positions(n_features)
             value[..., diagonal] = np.log(value[..., diagonal])
         elif name == "sigma":
             value = np.log(value)
@@ -75,7 +72,7 @@ def from_unconstrained(
             values[name] = z / np.sum(z, axis=-1, keepdims=True)
         elif name == "chol_cov":
             value = part.reshape((*batch, *shape)).copy()
-            diagonal = _diagonal_positions(n_features)
+            diagonal = _diag_positions(n_features)
             value[..., diagonal] = np.exp(value[..., diagonal])
             values[name] = value
         elif name == "sigma":
