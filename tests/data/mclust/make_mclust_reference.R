@@ -188,6 +188,88 @@ for (name in names(datasets_list)) {
       sep = "")
 }
 
+# ---- held-out data sets: every model, G = 1..6, and mclust's hierarchical starts ---------------------
+# Data sets that no other test uses, of different sizes and dimensions, so that the EM starts are checked on
+# data they were not tuned to. For each: the data as CSV (read back, so that R fits exactly what Python reads)
+# and mclust_hc_fits_<data>.json with
+#   * "fits":  Mclust(x, G = g, modelNames = m) for the 14 models (E, V in 1-D) and G = 1..6: loglik, bic, df,
+#              icl, or status = "failed" where mclust returns no fit;
+#   * "start": the partitions mclust starts EM from, one 1-based label vector per G ("classes"): its
+#              hierarchical clustering hclass(hc(x, modelName = "VVV", use = "SVD"), G) (mclust's defaults,
+#              hcModelName and hcUse), or in 1-D its quantile classes qclass(x, G);
+#   * "subset_rows": for data with more than mclust.options("subset") = 2000 rows, the 0-based rows of the
+#              random subset (set.seed(SUBSET_SEED)) that mclust's hierarchical start runs on (passed to
+#              Mclust as initialization = list(subset = ...)); "start" is then the clustering of those rows.
+HELD_OUT_GS <- 1:6
+SUBSET_SEED <- 2024L
+held_out <- list(
+  usarrests = list(x = datasets::USArrests, source = "R datasets::USArrests (50 US states, 1973)"),
+  swiss = list(x = datasets::swiss, source = "R datasets::swiss (47 French-speaking Swiss provinces, 1888)"),
+  airquality = list(x = na.omit(datasets::airquality[, c("Ozone", "Solar.R", "Wind", "Temp")]),
+                    source = "R datasets::airquality, complete cases of Ozone, Solar.R, Wind, Temp"),
+  quakes = list(x = datasets::quakes[, c("lat", "long", "depth", "mag")],
+                source = "R datasets::quakes[, c('lat', 'long', 'depth', 'mag')] (1000 Fiji earthquakes)"),
+  crabs = list(x = MASS::crabs[, c("FL", "RW", "CL", "CW", "BD")],
+               source = "R MASS::crabs, the five measurements (Campbell & Mahon 1974)"),
+  geyser = list(x = MASS::geyser[, c("waiting", "duration")],
+                source = "R MASS::geyser (Azzalini & Bowman 1990; 42 duplicated rows)"),
+  penguins = list(x = na.omit(as.data.frame(palmerpenguins::penguins)[, c("bill_length_mm", "bill_depth_mm",
+                                                                           "flipper_length_mm",
+                                                                           "body_mass_g")]),
+                  source = "R palmerpenguins::penguins, complete cases of the four measurements (Gorman et al. 2014)"),
+  banknote = list(x = mclust::banknote[, -1],
+                  source = "R mclust::banknote, the six measurements (Flury & Riedwyl 1988)"),
+  gvhd = list(x = mclust::GvHD.control,
+              source = "R mclust::GvHD.control (6809 cells, 4 markers; Brinkman et al. 2007)"),
+  rivers = list(x = data.frame(log_length = log(datasets::rivers)),
+                source = "R log(datasets::rivers) (lengths of 141 North American rivers, miles)")
+)
+
+for (name in names(held_out)) {
+  ds <- held_out[[name]]
+  csv <- paste0(name, ".csv")
+  write.csv(as.data.frame(ds$x), file.path(out_dir, csv), row.names = FALSE)
+  x <- as.matrix(read.csv(file.path(out_dir, csv)))
+  n <- nrow(x); d <- ncol(x)
+  models <- if (d == 1) MODELS_1D else MODELS
+  init <- NULL
+  subset_rows <- NULL
+  if (n > mclust.options("subset")) {
+    set.seed(SUBSET_SEED)
+    subset_rows <- sort(sample.int(n, mclust.options("subset")))
+    init <- list(subset = subset_rows)
+  }
+  fits <- list()
+  for (m in models) for (g in HELD_OUT_GS) {
+    cf <- capture(if (is.null(init)) Mclust(x, G = g, modelNames = m, verbose = FALSE)
+                  else Mclust(x, G = g, modelNames = m, initialization = init, verbose = FALSE))
+    fit <- cf$value
+    res <- list(model = m, G = g, warnings = cf$warnings)
+    if (is.null(fit) || inherits(fit, "fit_error") || is.na(fit$loglik)) {
+      res$status <- "failed"
+      if (inherits(fit, "fit_error")) res$error <- fit$msg
+    } else {
+      res$status <- "ok"
+      res$fit <- list(loglik = fit$loglik, bic = fit$bic, icl = fit$icl, df = fit$df)
+    }
+    fits[[length(fits) + 1]] <- res
+  }
+  # mclust's start: the hierarchical clustering (multivariate) or the quantile classes (one feature)
+  rows <- if (is.null(subset_rows)) seq_len(n) else subset_rows
+  starts <- if (d > 1) hclass(hc(x[rows, ], modelName = "VVV", use = "SVD"), HELD_OUT_GS)
+            else sapply(HELD_OUT_GS, function(g) mclust:::qclass(x[rows, 1], g))
+  start_classes <- lapply(seq_along(HELD_OUT_GS), function(i) I(as.integer(starts[, i])))
+  out <- list(meta = meta, dataset = name, source = ds$source, csv = paste0("mclust/", csv), n = n, d = d,
+              columns = colnames(x), models = models, G = HELD_OUT_GS, fits = fits,
+              start = list(method = if (d > 1) "hclass(hc(x, modelName = 'VVV', use = 'SVD'), G)" else "qclass(x, G)",
+                           classes = start_classes),
+              subset_rows = if (is.null(subset_rows)) NULL else I(subset_rows - 1L))
+  writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null", pretty = FALSE),
+             file.path(out_dir, paste0("mclust_hc_fits_", name, ".json")))
+  cat(name, " (", n, " x ", d, "): ", sum(vapply(fits, function(f) f$status == "ok", TRUE)), "/",
+      length(fits), " fits ok\n", sep = "")
+}
+
 # ---- number of parameters -----------------------------------------------------------------------
 np_rows <- list()
 for (m in c(MODELS_1D, MODELS)) for (d in 1:6) for (g in 1:9) {
