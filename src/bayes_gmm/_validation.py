@@ -99,29 +99,38 @@ def check_unique_columns(names, *, name: str = "X") -> None:
 def data_in_fit_order(X, feature_names, n_features: int, *, name: str = "X") -> np.ndarray:
     """`X` checked by :func:`check_data`, its columns in the order of a fit's `feature_names`.
 
-    How a fit meets new data. Where both have names (a DataFrame, or a named :class:`CheckedData`, and a fit
-    made from one), columns are matched by name: the same columns in another order are put in the fit's
-    order, and a missing or unknown column is refused with a ValueError naming it. Otherwise (an array, a
-    list; or a fit whose `feature_names` is None, made from data without names) columns are taken by
-    position, and `X` must have `n_features` of them.
+    How a fit meets new data: the columns are matched as :func:`columns_in_fit_order` says, and `X` must
+    then have `n_features` of them.
+    """
+    return check_data(columns_in_fit_order(X, feature_names, name=name), name=name, n_features=n_features)
+
+
+def columns_in_fit_order(X, feature_names, *, name: str = "X"):
+    """`X` with its columns in the order of a fit's `feature_names` (same kind of object, not checked).
+
+    Where both have names (a DataFrame, or a named :class:`CheckedData`, and a fit made from one), columns
+    are matched by name: the same columns in another order are put in the fit's order, and a missing or
+    unknown column is refused with a ValueError naming it. Otherwise (an array, a list; or a fit whose
+    `feature_names` is None, made from data without names) `X` is returned as it is, its columns to be
+    taken by position.
     """
     given = feature_names_of(X, name=name)
-    if feature_names is not None and given is not None and given != tuple(feature_names):
-        feature_names = tuple(feature_names)
-        missing = [f for f in feature_names if f not in given]
-        unknown = [c for c in given if c not in feature_names]
-        if missing or unknown:
-            found = ", ".join(
-                f"{what} {names}" for what, names in (("missing", missing), ("unknown", unknown)) if names
-            )
-            raise ValueError(
-                f"{name} must have the fit's feature columns {list(feature_names)}; got columns {list(given)} "
-                f"({found}). Select or rename the columns, e.g. {name}[{list(feature_names)}], or pass a NumPy "
-                f"array with the columns in the fit's order."
-            )
-        order = [given.index(f) for f in feature_names]
-        X = CheckedData(X.values[:, order], feature_names) if isinstance(X, CheckedData) else X.iloc[:, order]
-    return check_data(X, name=name, n_features=n_features)
+    if feature_names is None or given is None or given == tuple(feature_names):
+        return X
+    feature_names = tuple(feature_names)
+    missing = [f for f in feature_names if f not in given]
+    unknown = [c for c in given if c not in feature_names]
+    if missing or unknown:
+        found = ", ".join(
+            f"{what} {names}" for what, names in (("missing", missing), ("unknown", unknown)) if names
+        )
+        raise ValueError(
+            f"{name} must have the fit's feature columns {list(feature_names)}; got columns {list(given)} "
+            f"({found}). Select or rename the columns, e.g. {name}[{list(feature_names)}], or pass a NumPy "
+            f"array with the columns in the fit's order."
+        )
+    order = [given.index(f) for f in feature_names]
+    return CheckedData(X.values[:, order], feature_names) if isinstance(X, CheckedData) else X.iloc[:, order]
 
 
 def check_data(X, *, name: str = "X", min_samples: int = 1, n_features: int | None = None) -> np.ndarray:
@@ -478,7 +487,8 @@ def check_sample_weight(sample_weight, n_samples: int, n_components: int = 1) ->
     if n_positive < n_components:
         raise ValueError(
             f"sample_weight must give at least n_components = {n_components} rows a positive weight (one per "
-            f"mixture component); got {n_positive} positive weight(s). Give more rows a weight > 0 or use "
+            f"mixture component); got {n_positive} positive weight(s), the other {n_samples - n_positive} zero. Give "
+            f"more rows a weight > 0 or use "
             f"fewer components."
         )
     return np.ascontiguousarray(weights)
