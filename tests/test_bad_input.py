@@ -757,3 +757,107 @@ def test_cli_em_fit_of_collinear_columns_succeeds(tmp_path, capsys):
     assignments = pd.read_csv(out / "assignments.csv")
     assert np.all(np.isfinite(assignments.to_numpy()))
     np.testing.assert_allclose(assignments[["p_component_0", "p_component_1"]].sum(axis=1), 1.0)
+
+
+# --- the command line's CSV reading: separators, cells that are not numbers, IDs and labels ----------------
+
+FAITHFUL = datasets.load_faithful()
+
+
+def faithful_with(tmp_path: Path, row: int, column: str, text: str, **to_csv) -> Path:
+    table = FAITHFUL.astype(object)
+    table.loc[row, column] = text
+    path = tmp_path / "data.csv"
+    table.to_csv(path, index=False, **to_csv)
+    return path
+
+
+CLI_CELL_ERRORS = {
+    # data row 17 is the table's row 16 (pandas counts from 0) and line 18 of the file
+    "typo": (
+        lambda tmp: faithful_with(tmp, 16, "waiting", "79x"),
+        [],
+        r"column 'waiting' holds numbers but data row 17 \(counting from 1 below the header\) has '79x', "
+        r"which is not a number; correct the file, or leave the column out with --columns$",
+    ),
+    "typo-named-in-columns": (
+        lambda tmp: faithful_with(tmp, 0, "eruptions", "3.6.1"),
+        ["--columns", "waiting,eruptions"],
+        r"column 'eruptions' holds numbers but data row 1 .* has '3\.6\.1'",
+    ),
+    "semicolon-file-typo": (
+        lambda tmp: faithful_with(tmp, 271, "eruptions", "n/a?", sep=";"),
+        [],
+        r"column 'eruptions' holds numbers but data row 272 .* has 'n/a\?'",
+    ),
+    "decimal-comma": (
+        lambda tmp: write_table_as(tmp, FAITHFUL, sep=";", decimal=","),
+        [],
+        r"column 'eruptions' holds numbers written with a decimal comma \('3,6' in data row 1\); "
+        r"give --decimal ,$",
+    ),
+    "points-with-decimal-comma-option": (
+        lambda tmp: write_table_as(tmp, FAITHFUL, sep=";"),
+        ["--decimal", ","],
+        r"column 'eruptions' holds a number written with a decimal point \('3\.6' in data row 1\) where "
+        r"--decimal is ','; correct the file, or leave out --decimal if it writes points$",
+    ),
+    "point-in-a-decimal-comma-file": (  # 3.600 might mean 3600: a point is no decimal point with --decimal ,
+        lambda tmp: replace_line(write_table_as(tmp, FAITHFUL, sep=";", decimal=","), 5, "3.600;74"),
+        ["--decimal", ","],
+        r"column 'eruptions' holds a number written with a decimal point \('3\.600' in data row 5\)",
+    ),
+    "text-column-named": (
+        lambda tmp: write_table_as(tmp, FAITHFUL.assign(name=[f"e{i}" for i in range(272)])),
+        ["--columns", "eruptions,name"],
+        r"column\(s\) \['name'\] are not numeric \(text such as 'e0', not numbers\)",
+    ),
+    "only-ids-and-text": (
+        lambda tmp: write_table_as(tmp, pd.DataFrame({"id": range(1, 11), "name": list("abcdefghij")})),
+        [],
+        r"the data has no numeric columns \(left out: id \(its name marks an ID .*\); name \(text such as 'a', "
+        r"not numbers\)\); choose columns with --columns",
+    ),
+    "sep-too-long": (
+        lambda tmp: write_table_as(tmp, FAITHFUL),
+        ["--sep", ";;"],
+        r"--sep must be one character",
+    ),
+    "decimal-letter": (
+        lambda tmp: write_table_as(tmp, FAITHFUL),
+        ["--decimal", "d"],
+        r"--decimal must be one",
+    ),
+    "decimal-is-sep": (
+        lambda tmp: write_table_as(tmp, FAITHFUL),
+        ["--decimal", ","],
+        r"--decimal ',' is also the separator \(detected\); give another",
+    ),
+}
+
+
+def replace_line(path: Path, row: int, text: str) -> Path:
+    """Data row `row` (line row + 1) of the file replaced by `text`."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[row] = text
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_table_as(tmp_path: Path, table: pd.DataFrame, **to_csv) -> Path:
+    path = tmp_path / "data.csv"
+    table.to_csv(path, index=False, **to_csv)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_csv", "argv", "message"), CLI_CELL_ERRORS.values(), ids=CLI_CELL_ERRORS.keys()
+)
+@pytest.mark.parametrize("command", ["fit", "select-k"])
+def test_cli_csv_errors_come_before_fitting(
+    tmp_path, capsys, cli_no_fitting, command, make_csv, argv, message
+):
+    out = tmp_path / "out"
+    status = cli.main([command, str(make_csv(tmp_path)), "--quiet", *argv, "--out", str(out)])
+    assert_cli_error(capsys, status, message)
+    assert not out.exists()

@@ -323,6 +323,14 @@ def test_bayesian_fit_writes_every_promised_file(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Bayesian Gaussian mixture by NUTS" in printed and "Bayesian posterior vs EM" in printed
     assert "elpd_loo" in printed
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert printed.startswith(summary)  # the files were written before the summary was printed
+    assert summary.endswith(
+        "Data: the bundled Old Faithful data, 272 rows; columns used: eruptions, waiting.\n"
+    )
+    # the posterior's correlations: Old Faithful's two eruption types have eruptions~waiting about 0.3 to 0.4
+    correlations = re.findall(r"^ +\d  eruptions~waiting ([+-]\d\.\d{3})$", summary, flags=re.MULTILINE)
+    assert len(correlations) == 2 and all(0.1 < float(c) < 0.6 for c in correlations), summary
 
 
 def test_summary_of_an_unconverged_fit_says_so_at_the_top(tmp_path, capsys):
@@ -375,6 +383,7 @@ def test_select_k_command(tmp_path, capsys):
     assert table.loc[1, "em_bic"] < table.loc[0, "em_bic"] - 100
     np.testing.assert_allclose(table["em_log_likelihood"], [-1289.797, FAITHFUL_FULL_2_LOGLIK], atol=0.01)
     assert "picks: WAIC k=2, LOO k=2, BIC k=2, AIC k=2, ICL k=2" in printed
+    assert "Data: the bundled Old Faithful data, 272 rows; columns used: eruptions, waiting." in printed
     assert (out / "k_selection.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "selection.txt").read_text(encoding="utf-8").startswith("Choosing the number of components")
 
@@ -758,3 +767,376 @@ def test_select_k_refuses_a_zarr_store(tmp_path, capsys):
     store = write_zarr(tmp_path / "data.zarr", two_blobs())
     assert cli.main(["select-k", str(store), "--quiet"]) == 2
     assert_one_error_line(capsys.readouterr().err, r"zarr store or parquet data, which only `bayes-gmm fit")
+
+
+# -- CSV input: separators, decimal commas, columns used and left out ----------------------------------------
+
+FAITHFUL = pd.read_csv(Path(cli.__file__).parent / "datasets" / "faithful.csv")
+
+
+def em_fit_of(tmp_path, path: Path, *options: str) -> tuple[str, Path]:
+    """`bayes-gmm fit PATH --method em` into tmp_path/out: (what it printed, the folder)."""
+    out = tmp_path / "out"
+    argv = ["fit", str(path), "--method", "em", "--no-plots", "--quiet", *options, "--out", str(out)]
+    assert cli.main(argv) == 0
+    return (out / "summary.txt").read_text(encoding="utf-8"), out
+
+
+@pytest.mark.parametrize(
+    ("to_csv", "shown"),
+    [
+        ({"sep": ";"}, "separator ';', detected"),
+        ({"sep": "\t"}, "separator '\\t', detected"),
+        ({"sep": "|"}, "separator '|', detected"),
+        ({"sep": " "}, "separator whitespace, detected"),
+        ({"sep": ";", "decimal": ","}, "separator ';', detected; decimal ','"),
+    ],
+    ids=["semicolon", "tab", "bar", "space", "decimal-comma"],
+)
+def test_csv_separator_is_detected(tmp_path, to_csv, shown):
+    """Each file holds the bundled data: the fit is the published one (REFERENCE.md) whatever the format."""
+    path = tmp_path / "data.csv"
+    FAITHFUL.to_csv(path, index=False, **to_csv)
+    options = ["--decimal", ","] if "decimal" in to_csv else []
+    summary, out = em_fit_of(tmp_path, path, *options)
+    assert summary_log_likelihood(summary) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.01)
+    assert f"Data: {path} ({shown}), 272 rows; columns used: eruptions, waiting." in summary
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+def test_csv_separator_option_forces_one(tmp_path, capsys):
+    """A file whose cells hold commas: detection would split at them, --sep ';' does not."""
+    path = tmp_path / "data.csv"
+    text = "a;b;note\n" + "".join(f"{x:.3f};{y:.3f};x,y\n" for x, y in FAITHFUL.to_numpy())
+    path.write_text(text, encoding="utf-8")
+    summary, _ = em_fit_of(tmp_path, path, "--sep", ";")
+    assert summary_log_likelihood(summary) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.05)
+    assert "(separator ';', --sep), 272 rows; columns used: a, b." in summary
+    assert "Left out: note (text such as 'x,y', not numbers)" in summary
+    path.write_text(text.replace(";", "\t"), encoding="utf-8")
+    assert em_fit_of(tmp_path, path, "--sep", "tab")[0].count("(separator '\\t', --sep)") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("velocity\n9.172\n9.35\n", ","),  # one column
+        ("a;b\n1,5;2,25\n3,75;4,5\n", ";"),  # decimal commas split alike only at ';'
+        ('name;a\n"s,1";2\n"s,2";3\n', ";"),  # quoted commas
+        ("a,b;c\n1,2;3\n4,5;6\n", ","),  # two separators split every line alike: the first in the list
+        ("a\tb\tc\n1\t2\t3\n", "\t"),
+        ("a  b\n1   2\n3 4\n", r"\s+"),  # runs of spaces
+        ("a b,c\n1 2,3\n", ","),  # commas split alike and come first
+        ("", ","),
+    ],
+)
+def test_separator_detection(tmp_path, text, expected):
+    from bayes_gmm._cli_input import detect_separator
+
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    assert detect_separator(path) == expected
+
+
+def test_text_id_and_label_columns_are_left_out_and_named(tmp_path, capsys):
+    """Default columns: the numeric measurements; a name, an index, an ID and a label column are not fitted."""
+    rng = np.random.default_rng(1)
+    table = FAITHFUL.assign(
+        name=[f"eruption {i}" for i in range(272)],
+        sample_id=rng.permutation(272) + 1000,  # an ID by its name
+        number=rng.permutation(272),  # 0..271 in some order: numbers the rows
+        cluster=rng.integers(0, 2, 272),  # a label by its name
+        visitors=rng.integers(0, 4, 272),  # a count: few distinct integers, but data
+        good=rng.integers(0, 2, 272) == 1,
+        empty=np.nan,
+    )
+    path = tmp_path / "data.csv"
+    table.to_csv(path, index=True)  # pandas' index: a header cell left empty
+    capsys.readouterr()
+    summary, out = em_fit_of(tmp_path, path)
+    printed = capsys.readouterr().out
+    assert "columns used: eruptions, waiting, visitors." in summary and "visitors." in printed
+    left_out = re.search(r"Left out: (.*)\. Choose the columns with --columns\.", summary).group(1)
+    assert left_out == (
+        "Unnamed: 0 (no name in the header, as the index pandas' to_csv writes); "
+        "name (text such as 'eruption 0', not numbers); "
+        "sample_id (its name marks an ID or label, not a measurement); "
+        "number (an ID: the integers 0..271, one per row); "
+        "cluster (its name marks an ID or label, not a measurement); "
+        "good (true/false values, not numbers); "
+        "empty (no values)"
+    )
+    assert list(pd.read_csv(out / "assignments.csv").columns[:3]) == ["eruptions", "waiting", "visitors"]
+    # --columns always wins: an ID column it names is fitted
+    summary, _ = em_fit_of(tmp_path, path, "--columns", "eruptions,number")
+    assert "columns used (--columns): eruptions, number." in summary and "Left out" not in summary
+
+
+def test_a_typo_in_a_column_that_is_not_used_is_no_error(tmp_path):
+    table = FAITHFUL.astype(object)
+    table.loc[3, "waiting"] = "79x"
+    path = tmp_path / "data.csv"
+    table.to_csv(path, index=False)
+    summary, _ = em_fit_of(tmp_path, path, "--columns", "eruptions", "-k", "2")
+    assert "columns used (--columns): eruptions." in summary
+
+
+def test_select_k_summary_lists_the_columns(tmp_path, monkeypatch, capsys):
+    """select-k's text ends with the data note (its fits replaced: only the columns they get matter here)."""
+    from types import SimpleNamespace
+
+    path = tmp_path / "data.csv"
+    FAITHFUL.assign(id=range(272)).to_csv(path, sep=";", index=False)
+    seen = {}
+
+    def recorded_select_k(table, ks, **options):
+        seen["columns"] = list(table.columns)
+        return SimpleNamespace(fits={}, table=pd.DataFrame({"n_components": ks}).set_index("n_components"))
+
+    monkeypatch.setattr(cli, "select_k", recorded_select_k)
+    monkeypatch.setattr(cli, "format_k_selection", lambda selection: "the table")
+    out = tmp_path / "k"
+    argv = ["select-k", str(path), "--components", "1,2", "--quiet", "--no-plots", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert seen["columns"] == ["eruptions", "waiting"]
+    text = (out / "selection.txt").read_text(encoding="utf-8")
+    assert text == (
+        f"the table\n\nData: {path} (separator ';', detected), 272 rows; columns used: eruptions, waiting.\n"
+        "  Left out: id (its name marks an ID or label, not a measurement). Choose the columns with --columns.\n"
+    )
+    assert capsys.readouterr().out.startswith(text)
+
+
+def test_em_plots_label_the_axes_with_the_column_names(tmp_path, csv_file, monkeypatch):
+    from bayes_gmm import plots
+
+    path, _ = csv_file
+    labels = {}
+    save = plots.save_figure
+
+    def recording_save(figure, target):
+        axes = np.ravel(figure) if isinstance(figure, np.ndarray) else figure.axes  # a pair plot's axes
+        labels[Path(target).name] = {ax.get_xlabel() for ax in axes} | {ax.get_ylabel() for ax in axes}
+        save(figure, target)
+
+    monkeypatch.setattr(plots, "save_figure", recording_save)
+    argv = ["fit", str(path), "--method", "em", "--n-init", "1", "--quiet", "--out", str(tmp_path / "out")]
+    assert cli.main([*argv, "--columns", "b,a"]) == 0
+    assert set(labels) == {"density.png", "clusters.png", "membership.png"}
+    for name, texts in labels.items():
+        assert {"a", "b"} <= texts and not {"x0", "x1"} & texts, (name, texts)
+    labels.clear()
+    assert cli.main(argv) == 0  # three features (a, b, c): the pair plot too
+    assert {"a", "b", "c"} <= labels["pairs.png"] and not {"x0", "x1", "x2"} & labels["pairs.png"]
+
+
+def test_bayesian_summary_lists_the_correlations(tmp_path):
+    """Posterior means of each draw's correlations, against numpy's correlation of draws made here."""
+    from bayes_gmm._report import format_bayes_summary
+    from bayes_gmm.inference._arviz import parameter_summary
+    from conftest import fake_fit
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3))
+    fit = fake_fit([0.5, 0.5], np.zeros((2, 3)), np.stack([np.eye(3)] * 2), X, draws=5, feature_names="uvw")
+    draws = (
+        rng.normal(size=(2, 5, 2, 3, 8)) * np.array([1.0, 2.0, 0.5])[:, None]
+    )  # 8 points per covariance draw
+    draws -= draws.mean(axis=-1, keepdims=True)
+    covariances = np.einsum("cdkfi,cdkgi->cdkfg", draws, draws) / 7  # the sample covariances
+    dims = fit.posterior["covariances"].dims
+    fit["posterior"] = fit.posterior.to_dataset().assign(covariances=(dims, covariances))
+    fit.attrs.update(
+        method="nuts",
+        backend="nutpie",
+        n_components=2,
+        covariance_type="full",
+        sampling_time_s=1.0,
+        rhat_max=1.0,
+        ess_bulk_min=900.0,
+        ess_tail_min=900.0,
+        n_divergences=0,
+        relabelled_fraction=0.0,
+    )
+    text = format_bayes_summary(fit, parameter_summary(fit, ["weights"]), membership_probabilities(fit))
+    block = text.split("  correlations (within component, posterior means):\n")[1].splitlines()[:2]
+    for k, line in enumerate(block):
+        expected = np.mean([np.corrcoef(draws[c, d, k]) for c in range(2) for d in range(5)], axis=0)
+        pairs = ", ".join(
+            f"{a}~{b} {expected[i, j]:+.3f}"
+            for i, j, a, b in [(0, 1, "u", "v"), (0, 2, "u", "w"), (1, 2, "v", "w")]
+        )
+        assert line == f"  {k:>9}  {pairs}"
+    fit.attrs["covariance_type"] = "diag"  # no correlations in the model: none listed
+    text = format_bayes_summary(fit, parameter_summary(fit, ["weights"]), membership_probabilities(fit))
+    assert "correlations" not in text
+
+
+# -- the output folder: refused before fitting, hidden folders of killed runs, files before the summary ------
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    monkeypatch.setattr(cli, "fit_em", lambda *a, **k: pytest.fail("fitted before --out was refused"))
+
+
+def test_out_on_a_mount_point_is_refused_before_fitting(tmp_path, monkeypatch, capsys, no_fit):
+    out = tmp_path / "mnt"
+    out.mkdir()
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == out or real_ismount(p))
+    assert cli.main([*EM_RUN, "--out", str(out)]) == 2
+    assert_one_error_line(
+        capsys.readouterr().err,
+        rf"--out {re.escape(str(out))} is a mount point, which a run cannot replace .*; give a folder inside "
+        rf"it, e\.g\. --out {re.escape(str(out / 'results'))}$",
+    )
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("protected", [".", "plots"])
+def test_write_protected_results_are_refused_not_replaced(tmp_path, capsys, monkeypatch, protected):
+    """Refused by its permission bits even for root (whom they do not stop): the earlier results stay."""
+    out = tmp_path / "out"
+    assert cli.main([*EM_RUN, "--out", str(out)]) == 0
+    os.chmod(out / protected, 0o555)
+    try:
+        before = snapshot(out)
+        capsys.readouterr()
+        monkeypatch.setattr(cli, "fit_em", lambda *a, **k: pytest.fail("fitted before --out was refused"))
+        assert cli.main([*EM_RUN, "--out", str(out)]) == 2
+        assert_one_error_line(
+            capsys.readouterr().err,
+            rf"--out {re.escape(str(out))} is write-protected \({re.escape(str(out / protected).rstrip('/.'))}"
+            rf"/?\.? may not be changed\), .*chmod -R u\+w",
+        )
+        assert snapshot(out) == before and stat.S_IMODE((out / protected).stat().st_mode) == 0o555
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    finally:
+        os.chmod(out / protected, 0o755)
+
+
+def test_out_in_a_read_only_folder_is_refused_before_fitting(tmp_path, monkeypatch, capsys, no_fit):
+    """chmod alone does not stop root (as CI and containers often run): the permission test is faked."""
+    parent = tmp_path / "readonly"
+    parent.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != parent and real_access(p, mode))
+    assert cli.main([*EM_RUN, "--out", str(parent / "new" / "out")]) == 2
+    assert_one_error_line(
+        capsys.readouterr().err, rf"cannot write in {re.escape(str(parent))} \(permission denied\)"
+    )
+    assert list(parent.iterdir()) == []
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_hidden_folders_of_killed_runs_are_cleaned_and_a_running_ones_kept(tmp_path):
+    from bayes_gmm._cli_output import OutputFolder
+    from bayes_gmm._io import _host_tag
+
+    out = tmp_path / "out"
+    dead, alive = dead_pid(), os.getppid()  # pytest's parent: running throughout
+    folders = {
+        "killed": f".out.partial-{_host_tag()}-{dead}-abc123",
+        "killed-swap": f".out.old-{_host_tag()}-{dead}-def456",
+        "running": f".out.partial-{_host_tag()}-{alive}-ghi789",
+        "other-host": f".out.partial-0badc0de-{dead}-jkl012",
+        "other-out": f".out2.partial-{_host_tag()}-{dead}-mno345",
+    }
+    for name in folders.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.txt").write_text(name, encoding="utf-8")
+    OutputFolder(str(out))
+    # out was missing: the results a killed swap had moved aside are back in place
+    assert (out / "summary.txt").read_text(encoding="utf-8") == folders["killed-swap"]
+    kept = {folders["running"], folders["other-host"], folders["other-out"]}
+    assert {p.name for p in tmp_path.iterdir()} == kept | {"out"}
+    # a run into the same --out: its own hidden folder carries its PID, and it is gone afterwards
+    (tmp_path / folders["killed"]).mkdir()
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == kept | {"out"}
+    assert (out / "summary.txt").read_text(encoding="utf-8").startswith("Gaussian mixture by EM")
+
+
+KILLED_WHILE_WRITING = """
+import sys, time
+from bayes_gmm import cli
+
+def stalled_write(path, frame):
+    print("writing", flush=True)
+    time.sleep(60)
+
+cli.write_csv = stalled_write
+sys.exit(cli.main(["fit", "--demo", "--method", "em", "--n-init", "1", "-q", "--out", sys.argv[1]]))
+"""
+
+
+def test_sigkill_while_writing_leaves_a_folder_the_next_run_cleans(tmp_path):
+    """A real process killed by SIGKILL while it writes (about 8 s here, most of it importing the package)."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WHILE_WRITING, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        hidden = [p.name for p in tmp_path.iterdir()]
+        assert len(hidden) == 1 and hidden[0].startswith(".out.partial-") and f"-{proc.pid}-" in hidden[0]
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+class ClosedStdout:
+    """sys.stdout after the reader of the pipe went away (``bayes-gmm ... | head -1``)."""
+
+    def __init__(self, error=BrokenPipeError):
+        self.error = error
+
+    def write(self, text):
+        raise self.error(32, "Broken pipe") if self.error is BrokenPipeError else self.error()
+
+    def flush(self):
+        pass
+
+
+def test_files_are_written_before_the_summary_so_a_closed_pipe_loses_nothing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "stdout", ClosedStdout())
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == cli.EXIT_BROKEN_PIPE == 141
+    assert capsys.readouterr().err == ""  # quiet: no error line, no traceback
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+def test_ctrl_c_while_printing_keeps_the_written_results(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "stdout", ClosedStdout(KeyboardInterrupt))
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == cli.EXIT_INTERRUPTED
+    assert_one_error_line(
+        capsys.readouterr().err,
+        rf"while printing; the results are in {re.escape(str(out))}$",
+        prefix="bayes-gmm: interrupted",
+    )
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+def test_broken_pipe_subprocess(tmp_path):
+    """A real closed pipe: the reader closes it before the command prints (what `| true` does; about 8 s
+    here, most of it importing the package)."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "bayes_gmm.cli", "fit", "--demo", "--method", "em", "--n-init", "1"]
+    proc = subprocess.Popen(
+        [*argv, "--no-plots", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE, stderr
+    assert_only_progress(stderr)  # no "Exception ignored", no traceback
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_gmm._io import atomic_path, replace_directory
+from bayes_gmm._io import atomic_path, remove_stale_stages, replace_directory
 
 
 class CLIError(Exception):
@@ -27,6 +27,8 @@ class CLIError(Exception):
 
 #: Exit status of a run stopped by Ctrl-C (SIGINT), as shells report 128 + the signal number.
 EXIT_INTERRUPTED = 130
+#: Exit status when stdout was closed before the summary was printed (128 + SIGPIPE, as shells report).
+EXIT_BROKEN_PIPE = 141
 
 
 class Interrupt:
@@ -116,6 +118,7 @@ class OutputFolder:
         try:
             # A symbolic link to a folder: the folder it points to is replaced, the link kept.
             self.path = Path(os.path.abspath(path.resolve() if path.is_symlink() else path))
+            remove_stale_stages(self.path)  # of killed runs; may put back results a killed swap moved aside
             self._check()
         except OSError as exc:
             raise CLIError(
@@ -135,13 +138,17 @@ class OutputFolder:
                     f"--out {shown} is the current folder or one above it, which a run would replace; "
                     f"give a subfolder, e.g. --out results"
                 )
-            self.check_only_outputs()
+            self.check_replaceable()
         ancestor = path.parent
         while not ancestor.exists():
             ancestor = ancestor.parent
         if not ancestor.is_dir():
             raise CLIError(
                 f"--out {shown}: {ancestor} is a file, so no folder can be made in it; give a folder path"
+            )
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise CLIError(
+                f"--out {shown}: cannot write in {ancestor} (permission denied); choose a writable location"
             )
         try:  # the only reliable test of writability (root, read-only mounts, /proc)
             os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".bayes-gmm-probe-"))
@@ -150,9 +157,32 @@ class OutputFolder:
                 f"--out {shown}: cannot write in {ancestor} ({exc.strerror or exc}); choose a writable location"
             ) from None
 
-    def check_only_outputs(self, path: Path | None = None) -> None:
+    def check_replaceable(self) -> None:
+        """Refuse to replace a folder that is a mount point, is write-protected or holds others' files.
+
+        A run swaps its folder in by renames, which a mount point refuses; and it removes the old folder's
+        files, which a write-protected folder keeps (a folder no one may write to is refused even for root,
+        whom the permission bits do not stop).
+        """
+        path, shown = self.path, self.shown
+        if not path.is_dir():
+            return
+        if os.path.ismount(path):
+            raise CLIError(
+                f"--out {shown} is a mount point, which a run cannot replace (it swaps a new folder in by "
+                f"renaming); give a folder inside it, e.g. --out {shown / 'results'}"
+            )
+        self.check_only_outputs()
+        for folder in (path, *(entry for entry in path.iterdir() if entry.is_dir())):
+            if not os.access(folder, os.W_OK | os.X_OK) or not folder.stat().st_mode & 0o222:
+                raise CLIError(
+                    f"--out {shown} is write-protected ({folder} may not be changed), and a run would replace "
+                    f"it; make it writable (chmod -R u+w {shown}) or give another folder"
+                )
+
+    def check_only_outputs(self) -> None:
         """Refuse to replace a folder that holds anything a bayes-gmm run did not write."""
-        path = self.path if path is None else path
+        path = self.path
         if not path.is_dir():
             return
         foreign = sorted(entry.name for entry in path.iterdir() if not _is_output(entry))
@@ -169,7 +199,7 @@ class OutputFolder:
         def before_swap(stage: Path) -> None:
             INTERRUPT.check()
             INTERRUPT.deferred = True  # from here on a Ctrl-C no longer stops the (quick) swap
-            self.check_only_outputs()
+            self.check_replaceable()  # again: the folder may have changed during the fit
 
         try:
             with replace_directory(self.path, before_swap=before_swap) as stage:

@@ -2,7 +2,9 @@
 
 A single file is written to a temporary file beside the target, then renamed onto it
 (:func:`atomic_path`). A whole folder of results is written to a hidden sibling folder, then swapped in
-for the target folder (:func:`replace_directory`), so that a folder never holds files of two runs.
+for the target folder (:func:`replace_directory`), so that a folder never holds files of two runs. The
+hidden folders' names carry the writing process's host and PID, so that those of a killed run can be told
+from a running one's and cleaned up (:func:`remove_stale_stages`).
 Temporary files and folders are created private (0600, 0700); what is renamed into place gets the mode
 an ordinary ``open``/``mkdir`` would have given it: 0666 or 0777 less the umask.
 """
@@ -10,8 +12,11 @@ an ordinary ``open``/``mkdir`` would have given it: 0666 or 0777 less the umask.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -90,7 +95,7 @@ def replace_directory(path, *, before_swap=None):
         parent = parent.parent
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-"))
+        stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=_stage_prefix(path, "partial")))
     except BaseException:
         _remove_empty(missing)
         raise
@@ -110,7 +115,7 @@ def _swap(stage: Path, path: Path) -> None:
     if not path.is_dir() or not any(path.iterdir()):
         os.replace(stage, path)  # creates `path`, or replaces an empty folder
         return
-    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=_stage_prefix(path, "old")))
     try:
         os.replace(path, old)  # onto the empty folder just made
     except BaseException:
@@ -128,3 +133,53 @@ def _remove_empty(folders) -> None:
     for folder in folders:  # deepest first
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+def remove_stale_stages(path) -> list[Path]:
+    """Clean up after runs into `path` that were killed: their hidden folders beside it; returns those handled.
+
+    Only folders whose writer, named in the folder's name, is a process of this host that no longer runs:
+    a run in progress keeps its own. A killed run's new results (``.NAME.partial-*``) are deleted; its
+    earlier results (``.NAME.old-*``, moved aside by a swap the kill interrupted) go back to `path` if
+    `path` is missing, and are deleted otherwise. Elsewhere than POSIX no process is judged gone.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(partial|old)-([0-9a-f]{{8}})-(\d+)-[^/\\]+")
+    handled = []
+    for entry in sorted(path.parent.iterdir(), key=lambda e: e.name):  # "old" before "partial"
+        match = pattern.fullmatch(entry.name)
+        if match is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        kind, host, pid = match.group(1), match.group(2), int(match.group(3))
+        if host != _host_tag() or _process_alive(pid):
+            continue
+        if kind == "old" and not os.path.lexists(path):
+            with contextlib.suppress(OSError):
+                os.replace(entry, path)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+        handled.append(entry)
+    return handled
+
+
+def _stage_prefix(path: Path, kind: str) -> str:
+    return f".{path.name}.{kind}-{_host_tag()}-{os.getpid()}-"
+
+
+def _host_tag() -> str:
+    """Eight hex digits naming this host (folders on a shared disk may come from processes elsewhere)."""
+    return hashlib.sha1(socket.gethostname().encode("utf-8")).hexdigest()[:8]
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":
+        return True  # Windows' os.kill would end the process, not probe it: keep its folders
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True

@@ -38,18 +38,51 @@ def format_em_summary(result: EMResult, feature_names=None) -> str:
         )
         lines.append(f"  {k:>9}  {result.weights[k]:6.3f}{cells}")
     if result.n_features > 1 and get_structure(result.covariance_type).correlated:
-        lines.append("")
-        lines.append("  correlations (within component):")
-        for k in np.argsort(-result.weights):
-            cov = covariances[k]
-            corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
-            pairs = [
-                f"{names[i]}~{names[j]} {corr[i, j]:+.3f}"
-                for i in range(result.n_features)
-                for j in range(i + 1, result.n_features)
-            ]
-            lines.append(f"  {k:>9}  " + ", ".join(pairs))
+        order = np.argsort(-result.weights)
+        lines += _component_lines(
+            "correlations (within component)", order, _correlation_cells(_correlations(covariances), names)
+        )
     return "\n".join(lines)
+
+
+def _correlations(covariances: np.ndarray) -> np.ndarray:
+    """The correlation matrices of covariance matrices (last two axes)."""
+    sd = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1))
+    return covariances / (sd[..., :, None] * sd[..., None, :])
+
+
+def _correlation_cells(correlations: np.ndarray, names) -> list[list[str]]:
+    """Per component, ``a~b +0.380`` for each pair of features."""
+    n = len(names)
+    return [
+        [f"{names[i]}~{names[j]} {corr[i, j]:+.3f}" for i in range(n) for j in range(i + 1, n)]
+        for corr in correlations
+    ]
+
+
+def _component_lines(title: str, order, cells: list[list[str]], labels=None) -> list[str]:
+    """A titled block of one line per component (in `order`), its cells joined by commas."""
+    labels = list(range(len(cells))) if labels is None else list(labels)
+    return ["", f"  {title}:", *(f"  {labels[k]:>9}  " + ", ".join(cells[k]) for k in order)]
+
+
+def _within_component_lines(idata) -> list[str]:
+    """A Bayesian fit's correlations within components (posterior means of each draw's), where modelled.
+
+    The standard deviations are in the comparison with EM (:func:`format_em_comparison`).
+    """
+    names = [str(name) for name in idata.posterior["feature"].to_numpy()]
+    if len(names) < 2 or not get_structure(idata.attrs["covariance_type"]).correlated:
+        return []
+    covariances = idata.posterior["covariances"].transpose(..., "component", "feature", "feature_cov")
+    correlations = _correlations(covariances.to_numpy()).mean(axis=(0, 1))
+    labels = idata.posterior["component"].to_numpy()
+    return _component_lines(
+        "correlations (within component, posterior means)",
+        range(len(labels)),
+        _correlation_cells(correlations, names),
+        labels,
+    )
 
 
 _METHOD_NAMES = {"nuts": "NUTS", "advi": "mean-field ADVI", "fullrank_advi": "full-rank ADVI"}
@@ -116,6 +149,7 @@ def format_bayes_summary(idata, parameters, membership, loo: dict | None = None)
         "",
         "  posterior summary (90% equal-tailed intervals):",
         _indent(parameters.to_string(float_format=_fmt)),
+        *_within_component_lines(idata),
     ]
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ and exit status 2; an interrupted run (Ctrl-C) writes nothing and exits with sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -31,12 +32,12 @@ from bayes_gmm._cli_input import (
     add_data_options,
     bayesian_options,
     check_options,
+    load_columns,
     open_large,
     parse_components,
-    read_table,
-    select_columns,
 )
 from bayes_gmm._cli_output import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     INTERRUPT,
     CLIError,
@@ -109,7 +110,8 @@ def _cmd_fit(args) -> int:
         prepare_nutpie(args.backend)  # compiled aside, the first time, while the data are read and EM runs
     if args.csv is not None and source_kind(args.csv) is not None:
         return _cmd_fit_large(args)
-    table = select_columns(read_table(args), args.columns)
+    data = load_columns(args)
+    table = data.table
     if len(table) < args.components:
         raise CLIError(f"{len(table)} rows is too few for {args.components} components")
     check_data(table, min_samples=check_n_components(args.components))  # fail before any progress output
@@ -150,8 +152,9 @@ def _cmd_fit(args) -> int:
                 format_em_comparison(comparison),
             ]
         )
+    summary += "\n\n" + data.note()
     INTERRUPT.check()
-    print(summary)
+    paths = []  # the summary is printed after the files are written
     if out is not None:
 
         def write_files(folder: Path) -> list[str]:
@@ -170,8 +173,8 @@ def _cmd_fit(args) -> int:
                 written += [str(p.relative_to(folder)) for p in plots]
             return written
 
-        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
-    return 0
+        paths = out.write(write_files)
+    return _print_summary(summary, out, paths)
 
 
 def _cmd_fit_large(args) -> int:
@@ -181,7 +184,8 @@ def _cmd_fit_large(args) -> int:
     out = OutputFolder(args.out) if args.out else None
     say = _reporter(args.quiet)
     source = (
-        f"Read through Dask from the {data.kind} data {args.csv} ({data.shape[0]} rows); no plots are drawn."
+        f"Read through Dask from the {data.kind} data {args.csv} ({data.shape[0]} rows; columns used: "
+        f"{', '.join(data.feature_names)}); no plots are drawn."
     )
     if args.method != "em":
         return _fit_coreset(args, data, out, say, source)
@@ -204,7 +208,7 @@ def _cmd_fit_large(args) -> int:
     ]
     summary = format_em_summary(em, feature_names=data.feature_names) + "\n\n" + "\n".join(notes)
     INTERRUPT.check()
-    print(summary)
+    paths = []  # the summary is printed after the files are written
     if out is not None:
 
         def write_files(folder: Path) -> list[str]:
@@ -216,8 +220,8 @@ def _cmd_fit_large(args) -> int:
             write_assignments_parquet(folder / "assignments.parquet", data.array, data.feature_names, em)
             return ["summary.txt", "parameters.json", "assignments.parquet"]
 
-        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
-    return 0
+        paths = out.write(write_files)
+    return _print_summary(summary, out, paths)
 
 
 def _fit_coreset(args, data, out, say, source: str) -> int:
@@ -245,7 +249,7 @@ def _fit_coreset(args, data, out, say, source: str) -> int:
     parameters = parameter_summary(fit, ["weights", "means"])
     summary = format_bayes_summary(fit, parameters, membership) + "\n\n" + note
     INTERRUPT.check()
-    print(summary)
+    paths = []  # the summary is printed after the files are written
     if out is not None:
 
         def write_files(folder: Path) -> list[str]:
@@ -254,13 +258,14 @@ def _fit_coreset(args, data, out, say, source: str) -> int:
                 to_netcdf(fit, tmp)
             return ["summary.txt", "posterior.nc"]
 
-        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
-    return 0
+        paths = out.write(write_files)
+    return _print_summary(summary, out, paths)
 
 
 def _cmd_select_k(args) -> int:
     check_options(args)
-    table = select_columns(read_table(args), args.columns)
+    data = load_columns(args)
+    table = data.table
     ks = parse_components(args.components)
     if ks and len(table) < max(ks):
         raise CLIError(f"{len(table)} rows is too few for {max(ks)} components")
@@ -283,8 +288,8 @@ def _cmd_select_k(args) -> int:
     )
     for fit in selection.fits.values():
         _check_complete(fit, args)
-    text = format_k_selection(selection)
-    print(text)
+    text = format_k_selection(selection) + "\n\n" + data.note()
+    paths = []  # the summary is printed after the files are written
     if out is not None:
 
         def write_files(folder: Path) -> list[str]:
@@ -298,7 +303,31 @@ def _cmd_select_k(args) -> int:
                 written.append("k_selection.png")
             return written
 
-        print("\nwrote " + ", ".join(str(p) for p in out.write(write_files)))
+        paths = out.write(write_files)
+    return _print_summary(text, out, paths)
+
+
+def _print_summary(summary: str, out: OutputFolder | None, paths: list[Path]) -> int:
+    """Print the summary once the files are written (in `paths`): a closed stdout loses no results.
+
+    Output to a closed pipe (``bayes-gmm fit ... | head -1``) ends the command quietly with status 141, as a
+    shell reports a process stopped by SIGPIPE; a Ctrl-C while printing does not undo what was written.
+    """
+    try:
+        print(summary)
+        if paths:
+            print("\nwrote " + ", ".join(str(p) for p in paths))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The Python docs' recipe: stdout is closed, so point it at devnull, or the flush at exit fails again.
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a stdout without a file (tests)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        if not paths:
+            raise
+        print(f"bayes-gmm: interrupted while printing; the results are in {out.shown}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
