@@ -50,6 +50,7 @@ def _run(tmp_path, code: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # compiles the entries cold in new processes: 25-45 s
 def test_entries_compute_the_mixture_density_and_load_from_the_cache_later(tmp_path):
     # One kernel (both outputs in one pass): each compile of an entry costs seconds.
     code = """

@@ -75,7 +75,12 @@ def test_fused_likelihood_gradient_matches_pytensor_autodiff(data, covariance_ty
     np.testing.assert_allclose(results["fused"][1], results["graph"][1], rtol=1e-8, atol=1e-8)
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize(
+    "covariance_type",
+    # One numba compile of the model's graph takes 5-30 s: the default tier compiles one structure of each
+    # family (Cholesky, diagonal); the slow tier all of them.
+    [t if t in ("full", "diag") else pytest.param(t, marks=pytest.mark.slow) for t in COVARIANCE_TYPES],
+)
 def test_fused_likelihood_compiles_to_numba_with_the_same_logp_and_gradient(data, covariance_type):
     # PyMC compiles models in PyTensor's numba mode by default: the Ops must compile there, not fall back to Python.
     model = build_model(data, 3, covariance_type=covariance_type, likelihood="fused")
@@ -83,7 +88,7 @@ def test_fused_likelihood_compiles_to_numba_with_the_same_logp_and_gradient(data
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*object mode.*", category=UserWarning)
         for compile_fn in (model.compile_logp, model.compile_dlogp):
-            expected = compile_fn()(point)
+            expected = compile_fn(mode="FAST_COMPILE")(point)  # the Op's Python implementation
             np.testing.assert_allclose(compile_fn(mode="NUMBA")(point), expected, rtol=1e-10, atol=1e-10)
 
 
@@ -142,7 +147,10 @@ def test_model_structure_coords_dims_and_prior_predictive(data, covariance_type)
     assert model.named_vars_to_dims["covariances"] == ("component", "feature", FEATURE_COV)
     np.testing.assert_array_equal(model[DATA].get_value(), data)
     assert set(model.coords) & set(model.named_vars) == set()  # no variable shares a name with a dimension
-    prior = pm.sample_prior_predictive(50, model=model, random_seed=1)
+    # FAST_COMPILE: the draws, not numba's compile of the sampling graph, are under test here.
+    prior = pm.sample_prior_predictive(
+        50, model=model, random_seed=1, compile_kwargs={"mode": "FAST_COMPILE"}
+    )
     draws = prior.prior_predictive[OBSERVED]
     assert draws.shape == (1, 50, len(data), 3)
     assert np.isfinite(draws).all()

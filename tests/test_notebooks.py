@@ -23,8 +23,6 @@ EXAMPLES = {
     "galaxies.py": ["density.png", "em_density.png"],
     "iris.py": ["pairs.png", "clusters.png", "uncertainty.png"],
 }
-#: Notebooks that only run EM and NumPy (seconds); the others sample with NUTS.
-FAST_NOTEBOOKS = {"01_beyond_kmeans.py", "02_em_from_scratch.py"}
 
 
 def _quick_env() -> dict[str, str]:
@@ -40,11 +38,8 @@ def test_notebooks_found():
     ]
 
 
-@pytest.mark.parametrize(
-    "path",
-    [p if p.name in FAST_NOTEBOOKS else pytest.param(p, marks=pytest.mark.slow) for p in NOTEBOOKS],
-    ids=lambda p: p.stem,
-)
+@pytest.mark.slow  # even the EM-only notebooks take 15 s each, most of it the kernel starting and importing
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     # The kernel inherits os.environ when it starts: set the quick switch before creating the client.
     monkeypatch.setenv("BAYES_GMM_QUICK", "1")

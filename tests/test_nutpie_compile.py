@@ -295,6 +295,7 @@ def _first_fit(tmp_path, *arguments):
     return result.stdout.split()
 
 
+@pytest.mark.slow  # two fits in new processes on empty caches: 35 s
 def test_the_first_fit_after_an_install_repeats_exactly(tmp_path):
     """The kernel compiled in the first process runs as the cached code every later process loads."""
     first, second = _first_fit(tmp_path, "aside"), _first_fit(tmp_path, "aside")
