@@ -258,7 +258,7 @@ ARGUMENT_ERRORS = {
     "advi-restarts": ({"method": "advi", "advi_restarts": 0}, r"advi_restarts must be an integer >= 1"),
     "draws": ({"draws": -5}, r"draws must be an integer >= 1; got -5"),
     "chains": ({"chains": 0}, r"chains must be an integer >= 1"),
-    "tune": ({"tune": -1}, r"tune must be an integer >= 0"),
+    "tune": ({"tune": -1}, r"tune must be an integer >= 1"),
     "jitter": ({"jitter": float("inf")}, r"jitter must be a finite number >= 0"),
     "target-accept": ({"target_accept": 1.5}, r"target_accept must be in \(0, 1\)"),
     "covariance-type": ({"covariance_type": "banana"}, r"covariance_type must be one of .* got 'banana'"),
