@@ -258,7 +258,7 @@ ARGUMENT_ERRORS = {
     "advi-restarts": ({"method": "advi", "advi_restarts": 0}, r"advi_restarts must be an integer >= 1"),
     "draws": ({"draws": -5}, r"draws must be an integer >= 1; got -5"),
     "chains": ({"chains": 0}, r"chains must be an integer >= 1"),
-    "tune": ({"tune": -1}, r"tune must be an integer >= 0"),
+    "tune": ({"tune": -1}, r"tune must be an integer >= 1"),
     "jitter": ({"jitter": float("inf")}, r"jitter must be a finite number >= 0"),
     "target-accept": ({"target_accept": 1.5}, r"target_accept must be in \(0, 1\)"),
     "covariance-type": ({"covariance_type": "banana"}, r"covariance_type must be one of .* got 'banana'"),
@@ -628,7 +628,7 @@ def cli_no_fitting(monkeypatch):
 CLI_OPTION_ERRORS = {
     "seed-negative": (["--seed", "-1"], r"--seed must be an integer >= 0; got -1\. Use e\.g\. --seed 0"),
     "draws-zero": (["--draws", "0"], r"--draws must be an integer >= 1; got 0"),
-    "tune-negative": (["--tune", "-3"], r"--tune must be an integer >= 0"),
+    "tune-negative": (["--tune", "-3"], r"--tune must be an integer >= 1"),
     "chains-zero": (["--chains", "0"], r"--chains must be an integer >= 1"),
     "n-init-zero": (["--n-init", "0"], r"--n-init must be an integer >= 1"),
     "components-zero": (["-k", "0"], r"--components \(-k\) must be an integer >= 1"),

@@ -452,6 +452,11 @@ def test_failed_rerun_leaves_the_earlier_run_intact(tmp_path, monkeypatch, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_tune_0_is_one_error_line_not_a_sampler_panic(capsys):
+    assert cli.main(["fit", "--demo", "--tune", "0", "--quiet", "--no-plots"]) == 2
+    assert_one_error_line(capsys.readouterr().err, r"tune must be an integer >= 1; got 0\. ")
+
+
 def test_folder_with_other_files_is_refused_before_fitting(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     out.mkdir()
@@ -512,7 +517,7 @@ def test_ctrl_c_inside_a_finalizer_is_neither_printed_nor_lost(monkeypatch):
     """Python prints "Exception ignored in ..." with a traceback for an exception raised in __del__."""
     from types import SimpleNamespace
 
-    from bayes_gmm._cli_output import Interrupt
+    from bayes_gmm._interrupt import Interrupt
 
     printed, timers = [], []
     monkeypatch.setattr(sys, "unraisablehook", printed.append)
@@ -531,7 +536,7 @@ def test_ctrl_c_inside_a_finalizer_is_neither_printed_nor_lost(monkeypatch):
     monkeypatch.setattr(threading, "Timer", RecordedTimer)
     in_del = SimpleNamespace(exc_value=KeyboardInterrupt())
     other_error = SimpleNamespace(exc_value=RuntimeError("an LLVM object half torn down"))
-    with Interrupt() as interrupt:
+    with Interrupt().catching() as interrupt:
         sys.unraisablehook(other_error)  # before any Ctrl-C, reported as Python would
         assert printed == [other_error]
         sys.unraisablehook(in_del)  # not printed; the main thread is interrupted again a moment later
@@ -577,10 +582,13 @@ def test_finalizers_of_an_interrupted_run_print_no_traceback(tmp_path):
     ]
 
 
-def interrupt_during_sampling(out: Path, extra: list[str], started: str, delay: float, timeout: float):
-    """Run `bayes-gmm fit --demo` as a real process and press Ctrl-C `delay` s after a stderr line containing
-    `started`: SIGINT to its whole process group, as a terminal does (sampler workers included). Returns
-    (exit status, stderr, seconds from start to exit)."""
+def interrupt_during_sampling(
+    out: Path, extra: list[str], started: str, delay: float, timeout: float, signum=signal.SIGINT
+):
+    """Run `bayes-gmm fit --demo` as a real process and signal it `delay` s after a stderr line containing
+    `started`. SIGINT goes to its whole process group, as a terminal's Ctrl-C does (sampler workers
+    included); SIGTERM to the command's process alone, as `kill PID` does. Returns (exit status, stderr,
+    seconds from start to exit)."""
     argv = [sys.executable, "-m", "bayes_gmm.cli", "fit", "--demo", "--no-plots", "--out", str(out), *extra]
     begin = time.perf_counter()
     proc = subprocess.Popen(
@@ -601,26 +609,45 @@ def interrupt_during_sampling(out: Path, extra: list[str], started: str, delay: 
         assert seen.wait(timeout), "".join(lines)
         time.sleep(delay)
         assert proc.poll() is None, "".join(lines)  # still sampling
-        os.killpg(proc.pid, signal.SIGINT)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
         status = proc.wait(timeout=timeout)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     reader.join(timeout=5)
+    deadline = time.monotonic() + 10
+    while _group_alive(proc.pid):  # the sampler's worker processes end with the command
+        assert time.monotonic() < deadline, "worker processes outlived the command"
+        time.sleep(0.1)
     return status, "".join(lines), time.perf_counter() - begin
 
 
-def check_interrupted_run(tmp_path, extra, started, delay, timeout):
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def check_interrupted_run(tmp_path, extra, started, delay, timeout, signum=signal.SIGINT):
     out = tmp_path / "out"
     assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
     before = snapshot(out)
     many_draws = ["--draws", "100000", "--tune", "200", "--chains", "2"]  # minutes of sampling if not stopped
-    status, stderr, seconds = interrupt_during_sampling(out, [*many_draws, *extra], started, delay, timeout)
-    assert status == cli.EXIT_INTERRUPTED, stderr
-    assert (
-        stderr.strip().splitlines()[-1] == f"bayes-gmm: interrupted: nothing was written; {out} is as it was"
+    status, stderr, seconds = interrupt_during_sampling(
+        out, [*many_draws, *extra], started, delay, timeout, signum
     )
+    if signum == signal.SIGINT:
+        expected_status, stopped = cli.EXIT_INTERRUPTED, "interrupted"
+    else:
+        expected_status, stopped = cli.EXIT_TERMINATED, "terminated (SIGTERM)"
+    assert status == expected_status, stderr
+    assert stderr.strip().splitlines()[-1] == f"bayes-gmm: {stopped}: nothing was written; {out} is as it was"
     assert "Traceback" not in stderr, stderr
     assert snapshot(out) == before  # no new files, the earlier results untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -631,6 +658,44 @@ def test_sigint_during_pymc_sampling_keeps_the_earlier_results(tmp_path):
     """PyMC's sampler logs "NUTS: [...]" as sampling starts; SIGINT a second later."""
     seconds = check_interrupted_run(tmp_path, ["--backend", "pymc"], "NUTS: [", delay=1.0, timeout=60)
     assert seconds < 60
+
+
+def test_sigterm_during_pymc_sampling_stops_the_run_as_ctrl_c_does(tmp_path):
+    """`kill PID` (SIGTERM) to the command alone: its sampler worker processes are stopped by it, exit 143."""
+    seconds = check_interrupted_run(
+        tmp_path, ["--backend", "pymc"], "NUTS: [", delay=1.0, timeout=60, signum=signal.SIGTERM
+    )
+    assert seconds < 60
+    assert cli.EXIT_TERMINATED == 143
+
+
+KILLED_WHILE_WRITING = """
+import os, signal, sys
+from bayes_gmm import cli
+
+def write_csv(path, frame):  # summary.txt is written, then the process is killed (kill -9)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+cli.write_csv = write_csv
+sys.exit(cli.main(["fit", "--demo", "--method", "em", "--n-init", "1", "--quiet", "-k", "3", "--out", sys.argv[1]]))
+"""
+
+
+def kill_while_writing(tmp_path) -> tuple[Path, dict]:
+    """A finished run into tmp_path/out, then a run SIGKILLed while writing its results there."""
+    out = tmp_path / "out"
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+    before = snapshot(out)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_WRITING, str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return out, before
+
+
+def test_sigkill_while_writing_leaves_the_previous_results(tmp_path):
+    out, before = kill_while_writing(tmp_path)
+    assert snapshot(out) == before
 
 
 @pytest.mark.slow
@@ -1064,7 +1129,7 @@ def test_hidden_folders_of_killed_runs_are_cleaned_and_a_running_ones_kept(tmp_p
     assert (out / "summary.txt").read_text(encoding="utf-8").startswith("Gaussian mixture by EM")
 
 
-KILLED_WHILE_WRITING = """
+STALLED_WHILE_WRITING = """
 import sys, time
 from bayes_gmm import cli
 
@@ -1081,7 +1146,7 @@ def test_sigkill_while_writing_leaves_a_folder_the_next_run_cleans(tmp_path):
     """A real process killed by SIGKILL while it writes (about 8 s here, most of it importing the package)."""
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WHILE_WRITING, str(out)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", STALLED_WHILE_WRITING, str(out)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout.readline() == "writing\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import arviz as az
@@ -14,6 +15,7 @@ from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import (
     ElboPlateau,
+    _fit,
     apply_relabelling,
     available_backends,
     find_relabelling,
@@ -148,6 +150,14 @@ def test_elbo_plateau_stops_on_a_flat_loss_and_not_on_a_falling_one():
         for i in range(1, 41):
             rule(None, flat[:i], i)
     assert rule.converged_at == 20
+
+
+@pytest.mark.parametrize("backend", ["nutpie", "pymc"])
+def test_tune_0_is_refused_before_em_for_every_backend(three_blobs, backend, monkeypatch):
+    """nutpie panics on tune=0 ("Poisoned sampler state mutex"); one rule for all back ends, up front."""
+    monkeypatch.setattr(_fit, "fit_em", lambda *a, **k: pytest.fail("EM ran before the check"))
+    with pytest.raises(ValueError, match=r"tune must be an integer >= 1; got 0\. .*Use e\.g\. tune=1000"):
+        fit_gmm(three_blobs, 3, tune=0, backend=backend)
 
 
 def test_fit_gmm_rejects_bad_arguments(three_blobs):
@@ -381,6 +391,17 @@ def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_b
     assert before > 1.5
     assert after < 1.01
     assert 0.4 < relabelling.fraction_relabelled < 0.6  # the swapped chain: half of the draws
+
+
+@pytest.mark.slow  # PyMC's ADVI compiles its graph per data shape: a minute on cold caches
+def test_advi_stopped_by_its_rule_says_so_and_not_interrupted(three_blobs, caplog):
+    """PyMC logs "Interrupted at 999 [6%]" whenever a callback stops pm.fit; nothing was interrupted."""
+    caplog.set_level(logging.INFO, logger="pymc")
+    fit = fit_gmm(three_blobs, 3, method="advi", advi_tolerance=0.5, advi_restarts=1, draws=20, random_seed=0)
+    assert fit.attrs["advi_converged"] == 1 and fit.attrs["advi_iterations"] == 1000  # two 500-windows
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("pymc.variational")]
+    assert "ADVI stopped: the ELBO converged at iteration 1,000" in messages, messages
+    assert not any("Interrupted" in m for m in messages), messages
 
 
 @pytest.mark.slow  # PyMC's ADVI compiles its graph per data shape: a minute on cold caches

@@ -26,6 +26,7 @@ from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import fit_gmm
 from bayes_gmm.inference._membership import membership_probabilities
 from bayes_gmm.plots._ellipses import covariance_ellipse
+from conftest import fake_fit
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -510,3 +511,55 @@ def test_one_feature_data_is_sent_to_plot_density(data_1d):
 def test_component_colours_are_fixed_and_distinct():
     assert plots.component_colors(3) == list(plots.COMPONENT_COLORS[:3])
     assert len(set(plots.component_colors(12))) == 12
+
+
+def test_trace_plot_uses_the_component_colours_has_a_legend_and_fits_its_labels():
+    rng = np.random.default_rng(4)
+    means = [[0.0, 0.0], [5.0, 1.0], [1.0, 6.0]]
+    X = np.concatenate([rng.normal(m, 0.8, size=(40, 2)) for m in means])
+    fit = fake_fit(
+        [0.4, 0.3, 0.3],
+        means,
+        [np.eye(2) * 0.64] * 3,
+        X,
+        draws=60,
+        feature_names=["length", "width"],
+        jitter=0.1,
+    )
+    weights = rng.dirichlet([40.0, 30.0, 30.0], size=(2, 60))  # draws that differ, as a posterior's do
+    posterior = fit.posterior.to_dataset().assign(weights=(("chain", "draw", "component"), weights))
+    fit["posterior"] = xr.DataTree(posterior)
+    figure = plots.plot_trace(fit)
+    clusters = plots.plot_clusters(fit)
+    points = [gid_items(clusters, f"points:k={k}")[0] for k in range(3)]
+    cluster_colours = [to_rgba(p.get_facecolors()[0])[:3] for p in points]
+    trace_axes = [ax for ax in figure.axes if ax.get_xlabel() == "Draw"]
+    assert len(trace_axes) == 3  # weights, means[length], means[width]
+    for ax in trace_axes:
+        colours = {to_rgba(line.get_color())[:3] for line in ax.get_lines()}
+        assert colours == set(cluster_colours), ax.get_ylabel()
+    (legend,) = figure.legends
+    assert legend.get_title().get_text() == "component"
+    assert [t.get_text() for t in legend.get_texts()] == ["0", "1", "2"]
+    assert [to_rgba(h.get_color())[:3] for h in legend.legend_handles] == cluster_colours
+    # Everything drawn, axis labels and legend included, lies inside the figure (nothing clipped).
+    renderer = figure.canvas.get_renderer()
+    figure.draw(renderer)
+    box = figure.bbox
+    labels = [label for ax in figure.axes for label in (ax.xaxis.label, ax.yaxis.label) if label.get_text()]
+    for artist in [legend, *labels]:
+        extent = artist.get_window_extent(renderer)
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, artist
+        assert box.y0 - 1 <= extent.y0 and extent.y1 <= box.y1 + 1, artist
+    for ax in figure.axes:
+        for label in ax.get_xticklabels():
+            extent = label.get_window_extent(renderer)
+            assert box.y0 - 1 <= extent.y0 and extent.x1 <= box.x1 + 1, label
+
+
+def test_trace_plot_refuses_what_it_cannot_draw():
+    with pytest.raises(TypeError, match="plot_trace"):
+        plots.plot_trace(fit_em(np.random.default_rng(0).normal(size=(30, 2)), 2, n_init=1, random_seed=0))
+    fit = fake_fit([0.5, 0.5], [[0.0, 0.0], [6.0, 6.0]], [np.eye(2)] * 2, np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"var_names must name posterior variables with a component"):
+        plots.plot_trace(fit, ["mu"])

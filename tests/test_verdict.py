@@ -20,7 +20,7 @@ from bayes_gmm import plots
 from bayes_gmm._report import format_bayes_summary, format_k_selection
 from bayes_gmm.exceptions import ConvergenceWarning
 from bayes_gmm.inference import fit_gmm, membership_probabilities, select_k
-from bayes_gmm.inference._arviz import parameter_summary, plot_trace
+from bayes_gmm.inference._arviz import parameter_summary
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.inference._membership import pointwise_log_likelihood
 from bayes_gmm.inference._verdict import (
@@ -127,7 +127,7 @@ FIGURES = {
     "density 2-D": lambda fit: plots.plot_density(fit).figure,
     "density 1-D": lambda fit: plots.plot_density(_one_feature(fit)).figure,
     "pairs": lambda fit: plots.plot_pairs(fit).flat[0].figure,
-    "trace": lambda fit: plot_trace(fit, ["weights", "means"]),
+    "trace": lambda fit: plots.plot_trace(fit, ["weights", "means"]),
 }
 
 
@@ -270,3 +270,17 @@ def test_an_em_fit_that_stopped_at_max_iter_is_marked_too():
     assert (
         fit_verdict(settled).converged and "NOT CONVERGED" not in plots.plot_clusters(settled, X).get_title()
     )
+
+
+def test_select_k_reports_each_k_on_stderr_in_the_command_and_nothing_by_default(fake_sampler, capsys):
+    """The API is silent unless given `progress` (as scikit-learn is); the command passes its stderr."""
+    from bayes_gmm import cli
+
+    select_k(_three_clusters(), [1, 2], random_seed=0)
+    assert capsys.readouterr() == ("", "")
+    argv = ["select-k", "--demo", "--components", "1,2", "--no-plots", "--chains", "2", "--draws", "40"]
+    assert cli.main(argv) == 0
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fitting")]
+    assert progress == ["fitting k=1 (full), 1 of 2 ...", "fitting k=2 (full), 2 of 2 ..."]
+    assert cli.main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -307,7 +307,7 @@ def open_large(args) -> DaskData:
 
 
 #: Integer options: their smallest allowed value and a value to suggest.
-INT_OPTIONS = {"draws": (1, 1000), "tune": (0, 1000), "chains": (1, 4), "n_init": (1, 10), "seed": (0, 0)}
+INT_OPTIONS = {"draws": (1, 1000), "tune": (1, 1000), "chains": (1, 4), "n_init": (1, 10), "seed": (0, 0)}
 
 
 def check_options(args) -> None:

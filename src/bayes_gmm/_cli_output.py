@@ -1,23 +1,20 @@
 """The command line's input checks and its all-or-nothing output folder (see :mod:`bayes_gmm.cli`).
 
-Ctrl-C handling that samplers cannot hide (:class:`Interrupt`), the --out folder that is replaced as a
-whole by a run's results (:class:`OutputFolder`), and the tables the commands write.
+The --out folder that is replaced as a whole by a run's results (:class:`OutputFolder`), and the tables
+the commands write. Interrupts are :mod:`bayes_gmm._interrupt`'s.
 """
 
 from __future__ import annotations
 
-import _thread
 import json
 import os
-import signal
-import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bayes_gmm._interrupt import INTERRUPT
 from bayes_gmm._io import atomic_path, remove_stale_stages, replace_directory
 
 
@@ -29,71 +26,6 @@ class CLIError(Exception):
 EXIT_INTERRUPTED = 130
 #: Exit status when stdout was closed before the summary was printed (128 + SIGPIPE, as shells report).
 EXIT_BROKEN_PIPE = 141
-
-
-class Interrupt:
-    """Ctrl-C handling that a sampler cannot hide.
-
-    PyMC, nutpie and PyMC's ADVI catch KeyboardInterrupt and return the draws made so far as if the run
-    had finished. The handler installed here records the signal before raising KeyboardInterrupt as
-    Python would, so the command can tell an interrupted fit from a finished one (:meth:`check`). While
-    `deferred` (the few renames that swap the results in), the signal is recorded but does not interrupt.
-    """
-
-    def __init__(self):
-        self.interrupted = False
-        self.deferred = False
-        self._previous = None
-        self._previous_unraisable = None
-        self._timers: list[threading.Timer] = []
-
-    def __enter__(self):
-        self.interrupted = self.deferred = False
-        self._pid = os.getpid()
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
-        return self
-
-    def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
-        sys.unraisablehook = self._previous_unraisable
-        for timer in self._timers:  # a re-interrupt after this would meet no handler of ours
-            timer.cancel()
-        self._timers.clear()
-
-    def _handle(self, signum, frame):
-        self.interrupted = True
-        if self.deferred:
-            return
-        raise KeyboardInterrupt
-
-    def _unraisable(self, unraisable) -> None:
-        # A KeyboardInterrupt raised inside __del__ or a C callback (numba's cache writer, say) cannot
-        # propagate: Python would print "Exception ignored in ..." with a traceback and drop the interrupt.
-        # Keep quiet and interrupt again a moment later, in ordinary code (in the process that installed
-        # the handler: a sampler's forked worker inherits this hook, and its parent stops it).
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            if os.getpid() == self._pid:
-                timer = threading.Timer(0.05, _thread.interrupt_main)
-                self._timers.append(timer)
-                timer.start()
-            return
-        if self.interrupted:
-            # Once Ctrl-C was pressed, what a finalizer raises while the process unwinds (an LLVM object
-            # half torn down, say) follows from the interrupt: the command reports the interrupt itself.
-            return
-        self._previous_unraisable(unraisable)
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if Ctrl-C was pressed, even if a library swallowed it."""
-        if self.interrupted:
-            raise KeyboardInterrupt
-
-
-INTERRUPT = Interrupt()
 
 #: What a run writes into --out (folders: their files). A folder holding anything else is not replaced.
 OUTPUT_FILES = {

@@ -8,7 +8,8 @@ bayes-gmm select-k --demo --components 1,2,3,4 --out k_choice/
 
 A run's results appear in --out together or not at all: they are written to a hidden folder beside it,
 which replaces --out as a whole at the end (so --out never mixes two runs). Errors are one line on stderr
-and exit status 2; an interrupted run (Ctrl-C) writes nothing and exits with status 130.
+and exit status 2. An interrupted run writes nothing and exits as shells report a signal, 128 + its
+number: 130 for Ctrl-C (SIGINT), 143 for ``kill`` (SIGTERM, handled as Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -39,7 +41,6 @@ from bayes_gmm._cli_input import (
 from bayes_gmm._cli_output import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
-    INTERRUPT,
     CLIError,
     OutputFolder,
     assignments_table,
@@ -47,6 +48,7 @@ from bayes_gmm._cli_output import (
     write_assignments_parquet,
     write_csv,
 )
+from bayes_gmm._interrupt import INTERRUPT
 from bayes_gmm._io import atomic_path, write_text_atomic
 from bayes_gmm._report import (
     format_bayes_summary,
@@ -71,7 +73,10 @@ from bayes_gmm.inference._coreset import DEFAULT_CORESET_SIZE
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
 from bayes_gmm.sources import source_kind
 
-__all__ = ["EXIT_INTERRUPTED", "TRACEBACK_ENV", "CLIError", "build_parser", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED", "TRACEBACK_ENV", "CLIError", "build_parser", "main"]
+
+#: Exit status of a run stopped by SIGTERM (``kill``), as shells report 128 + the signal number.
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 #: Set BAYES_GMM_TRACEBACK=1 to see the traceback behind an unexpected error.
 TRACEBACK_ENV = "BAYES_GMM_TRACEBACK"
@@ -337,7 +342,6 @@ def _loo_or_none(idata):
 
 def _write_fit_plots(directory: Path, fit, table: pd.DataFrame, em, seed: int) -> list[Path]:
     from bayes_gmm import plots
-    from bayes_gmm.inference._arviz import plot_trace
 
     X = table.to_numpy(dtype=float)
     bayesian = fit is not em
@@ -353,7 +357,7 @@ def _write_fit_plots(directory: Path, fit, table: pd.DataFrame, em, seed: int) -
         # A pair plot stays readable up to 6 features; beyond that the first 6 are shown.
         figures["pairs.png"] = plots.plot_pairs(fit, X, features=list(range(min(X.shape[1], 6))))
     if bayesian:
-        figures["trace.png"] = plot_trace(fit, ["weights", "means"])
+        figures["trace.png"] = plots.plot_trace(fit, ["weights", "means"])
     written = []
     for name, figure in figures.items():
         plots.save_figure(figure, directory / name)
@@ -435,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     # The handlers sit inside INTERRUPT: freeing an interrupted run's frames runs finalizers, and what they
-    # raise must still meet its hook (see Interrupt).
-    with INTERRUPT, warnings.catch_warnings():
+    # raise must still meet its hook (see Interrupt). SIGTERM stops a run as Ctrl-C does.
+    with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM)), warnings.catch_warnings():
         try:
             # Warnings meant for users are shown as one line each; library-internal noise (deprecations,
             # floating-point notices from diagnostics of fixed parameters) is not.
@@ -458,6 +462,9 @@ def main(argv=None) -> int:
 
 def _interrupted(args) -> int:
     kept = f"; {args.out} is as it was" if getattr(args, "out", None) else ""
+    if INTERRUPT.signum == signal.SIGTERM:
+        print(f"bayes-gmm: terminated (SIGTERM): nothing was written{kept}", file=sys.stderr)
+        return EXIT_TERMINATED
     print(f"bayes-gmm: interrupted: nothing was written{kept}", file=sys.stderr)
     return EXIT_INTERRUPTED
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
+from bayes_gmm._interrupt import INTERRUPT
 from bayes_gmm._validation import check_positive_float
 from bayes_gmm.exceptions import IllConditionedCovarianceError
 from bayes_gmm.inference._arviz import set_group
@@ -38,7 +41,30 @@ class ElboPlateau:
         before = np.mean(loss_history[-2 * self.window : -self.window])
         if abs(before - recent) <= self.tolerance * max(abs(recent), 1e-12):
             self.converged_at = i
-            raise StopIteration(f"ELBO plateaued at iteration {i}")
+            # PyMC logs this message (and, on any stop, "Interrupted at ...", see _quiet_early_stop)
+            raise StopIteration(f"ADVI stopped: the ELBO converged at iteration {i:,d}")
+
+
+class _DropInterruptedLine(logging.Filter):
+    def __init__(self, stopper: ElboPlateau):
+        super().__init__()
+        self.stopper = stopper
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.stopper.converged_at is None or not record.getMessage().startswith("Interrupted at")
+
+
+@contextmanager
+def _quiet_early_stop(stopper: ElboPlateau):
+    """Drop the "Interrupted at 6,999 [13%]" line PyMC logs when `stopper` ended the fit: nothing was
+    interrupted (the stopper's own message says why it stopped)."""
+    logger = logging.getLogger("pymc.variational.inference")
+    line_filter = _DropInterruptedLine(stopper)
+    logger.addFilter(line_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(line_filter)
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,8 @@ class ADVIRun:
     loss_history: np.ndarray
     converged: bool
     final_elbo: float
+    #: Iterations run (PyMC's loss history leaves out the one at which a callback stopped the fit).
+    iterations: int
 
 
 def run_advi(
@@ -75,7 +103,7 @@ def run_advi(
     for start, seed in zip(starts, seeds, strict=True):
         stopper = ElboPlateau(tolerance=tolerance)
         try:
-            with single_threaded_blas():
+            with single_threaded_blas(), _quiet_early_stop(stopper):
                 approx = pm.fit(
                     n=max_iter,
                     method=method,
@@ -97,9 +125,12 @@ def run_advi(
                 f"advi_learning_rate={learning_rate}. Lower advi_learning_rate, use fewer components or "
                 f"covariance_type='diag', or use method='nuts'."
             ) from None
+        INTERRUPT.check()  # pm.fit returns the approximation it has at a Ctrl-C: no further restarts
         losses = np.asarray(approx.hist, dtype=float)
         tail = losses[-min(len(losses), stopper.window) :]
-        runs.append(ADVIRun(approx, losses, stopper.converged_at is not None, float(-np.mean(tail))))
+        converged = stopper.converged_at is not None
+        iterations = stopper.converged_at if converged else len(losses)
+        runs.append(ADVIRun(approx, losses, converged, float(-np.mean(tail)), iterations))
     best = max(runs, key=lambda run: run.final_elbo)
     return best, runs
 
@@ -127,7 +158,7 @@ def fit_advi(
     idata.attrs.update(
         backend="pymc",
         advi_converged=int(best.converged),
-        advi_iterations=len(best.loss_history),
+        advi_iterations=best.iterations,
         advi_tolerance=options["tolerance"],
         elbo_final=best.final_elbo,
     )

@@ -110,39 +110,6 @@ def to_netcdf(fit, path) -> None:
     fit.to_netcdf(str(path), engine="h5netcdf")
 
 
-def plot_trace(fit, var_names):
-    """ArviZ's trace plot (arviz-plots, matplotlib), components overlaid; returns the Figure.
-
-    A variable with a ``feature`` dimension gets one row per feature, so that features on different
-    scales (minutes and seconds, say) do not squash each other's traces. A fit that did not converge gets
-    its failed checks as a red title.
-    """
-    from bayes_gmm.plots._fit import fit_caveat, red_caveat  # the figures import this module
-
-    panels = {}
-    posterior = fit.posterior.to_dataset()
-    for name in var_names:
-        variable = posterior[name]
-        if "feature" in variable.dims:
-            for feature in variable["feature"].to_numpy():
-                panels[f"{name}[{feature}]"] = variable.sel(feature=feature, drop=True)
-        else:
-            panels[name] = variable
-    tree = xr.DataTree.from_dict({"posterior": xr.Dataset(panels)})
-    collection = az.plot_trace_dist(
-        tree,
-        compact=True,
-        kind="kde",
-        backend="matplotlib",
-        figure_kwargs={"figsize": (10, 2.2 * len(panels))},
-    )
-    figure = collection.viz["figure"].item()
-    caveat = fit_caveat(fit)
-    if caveat:
-        red_caveat(figure.suptitle(""), caveat)
-    return figure
-
-
 def _refuse_weighted(fit, func: str) -> None:
     if (
         isinstance(fit, xr.DataTree)

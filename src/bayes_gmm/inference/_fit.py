@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from bayes_gmm._interrupt import interruptible
 from bayes_gmm._validation import (
     check_choice,
     check_covariance_type,
@@ -103,8 +104,8 @@ def fit_gmm(
         from numba's cache afterwards. PyMC's own sampler and numpyro compile the model's graph for each
         model shape.
     draws, tune, chains : int
-        NUTS draws kept per chain, tuning steps per chain, number of chains. For ADVI, `draws` draws are
-        taken from the fitted approximation (one chain).
+        NUTS draws kept per chain, tuning steps per chain (at least 1; tuning draws are discarded),
+        number of chains. For ADVI, `draws` draws are taken from the fitted approximation (one chain).
     cores : int, optional
         Worker processes for the PyMC and nutpie back ends (default: min(chains, CPU count)).
     target_accept : float, default 0.9
@@ -155,6 +156,10 @@ def fit_gmm(
         Before any fitting, for bad arguments and for data on which the posterior is degenerate: too few
         (distinct) rows for the components and covariance type, a constant column, columns on scales more
         than 1e10 apart, or (``full``, ``tied``) linearly dependent columns; each message says what to do.
+    KeyboardInterrupt
+        On Ctrl-C (SIGINT) during the fit, once the sampler's threads or processes are stopped: never a fit
+        of the chains or iterations done so far (PyMC's sampler, nutpie and ADVI would return one). Caught
+        in the main thread only, where Python delivers signals; the previous SIGINT handler is put back.
 
     Warns
     -----
@@ -185,22 +190,24 @@ def fit_gmm(
         return jittered_start_values(em, covariance_type, 1, jitter=run_options["jitter"], rng=rng)[0]
 
     started = time.perf_counter()
-    if method == "nuts":
-        idata = run_nuts(model, start_sampler, random_seed=int(seeds[2]), **run_options["nuts"])
-    else:
-        fit_model = model  # the log-likelihood below is always of the full data, not one minibatch
-        if minibatch_size is not None:
-            fit_model = build_model(data, n_components, minibatch_size=minibatch_size, **model_options)
-        rng = np.random.default_rng(seeds[0])
-        starts = [start_sampler(rng) for _ in range(run_options["advi_restarts"])]
-        idata = fit_advi(
-            fit_model,
-            starts,
-            method=method,
-            random_seed=int(seeds[2]),
-            draw_seed=int(seeds[3]),
-            **run_options["advi"],
-        )
+    # The samplers swallow Ctrl-C and return what they have; the fit raises KeyboardInterrupt instead.
+    with interruptible():
+        if method == "nuts":
+            idata = run_nuts(model, start_sampler, random_seed=int(seeds[2]), **run_options["nuts"])
+        else:
+            fit_model = model  # the log-likelihood below is always of the full data, not one minibatch
+            if minibatch_size is not None:
+                fit_model = build_model(data, n_components, minibatch_size=minibatch_size, **model_options)
+            rng = np.random.default_rng(seeds[0])
+            starts = [start_sampler(rng) for _ in range(run_options["advi_restarts"])]
+            idata = fit_advi(
+                fit_model,
+                starts,
+                method=method,
+                random_seed=int(seeds[2]),
+                draw_seed=int(seeds[3]),
+                **run_options["advi"],
+            )
     idata.attrs.update(
         method=method,
         n_components=n_components,
@@ -243,7 +250,7 @@ def _checked_run_options(a: dict) -> dict:
         "jitter": check_nonnegative_float(a["jitter"], "jitter"),
         "nuts": {
             "draws": check_positive_int(a["draws"], "draws"),
-            "tune": check_positive_int(a["tune"], "tune", minimum=0),
+            "tune": _checked_tune(a["tune"]),
             "chains": chains,
             "cores": cores,
             "target_accept": a["target_accept"],
@@ -263,6 +270,18 @@ def _checked_run_options(a: dict) -> dict:
             "progressbar": a["progressbar"],
         }
     return options
+
+
+def _checked_tune(tune) -> int:
+    # nutpie's adaptation cannot start without tuning steps (nuts-rs panics), and without them any NUTS keeps
+    # its first step size; so one rule for every back end.
+    try:
+        return check_positive_int(tune, "tune")
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} NUTS adapts its step size and mass matrix in the tuning steps and cannot sample well "
+            f"without them (nutpie not at all). Use e.g. tune=1000."
+        ) from None
 
 
 def _em_start(

@@ -84,7 +84,7 @@ def _run_nutpie(model, start_sampler, draws, tune, chains, cores, target_accept,
     started = time.perf_counter()
     compiled = compile_nutpie_model(model, initial_point_func=chain_start)
     compile_time = time.perf_counter() - started
-    fit = nutpie.sample(
+    sampler = nutpie.sample(
         compiled,
         draws=draws,
         tune=tune,
@@ -94,7 +94,15 @@ def _run_nutpie(model, start_sampler, draws, tune, chains, cores, target_accept,
         seed=int(random_seed),
         save_warmup=False,  # as PyMC's own sampler, which discards the tuning draws
         progress_bar=progressbar,
+        blocking=False,
     )
+    # Blocking, nutpie answers Ctrl-C by returning the trace so far (its unfinished draws NaN); here the
+    # sampling threads are stopped and the interrupt goes on.
+    try:
+        fit = sampler.wait()
+    except BaseException:
+        sampler.cancel()
+        raise
     posterior = posterior_from_unconstrained(fit.posterior[UNCONSTRAINED], model)
     posterior.attrs = dict(fit.posterior.attrs)
     fit["posterior"] = xr.DataTree(posterior)

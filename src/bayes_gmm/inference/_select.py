@@ -119,7 +119,10 @@ def select_k(
     random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds every fit (each k gets its own stream); the same seed gives the same table.
     progress : callable, optional
-        Called with a one-line message before each fit (e.g. ``print``).
+        Called with a one-line message before each fit, e.g. ``print`` (``"fitting k=2 (full), 1 of 4
+        ..."``). By default nothing is printed, as scikit-learn's estimators do by default; a fit can take
+        a minute, so pass ``progress=print`` to follow it. The command line's ``select-k`` shows these
+        lines on stderr (not with ``--quiet``).
     include_unconverged : bool, default False
         Whether fits that did not converge (their convergence verdict, see :func:`fit_gmm`) take part in
         the WAIC/LOO picks and the LOO stacking weights. By default they are listed in the table
@@ -132,6 +135,11 @@ def select_k(
     Returns
     -------
     KSelection
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C during any fit (see :func:`fit_gmm`): no later k is fitted and no selection returned.
 
     Warns
     -----
@@ -158,10 +166,10 @@ def select_k(
     keys = [(name, k) for name in types for k in ks]
     fits, em_fits, rows = {}, {}, []
     pointwise = {"waic": {}, "loo": {}}
-    for name, k in keys:
+    for position, (name, k) in enumerate(keys, start=1):
         em_seed, fit_seed = (int(s) for s in child_seed(root, k).generate_state(2))
         if progress is not None:
-            progress(f"fitting k={k} ({name})")
+            progress(f"fitting k={k} ({name}), {position} of {len(keys)} ...")
         em = fit_em(X, k, covariance_type=name, init=em_init, n_init=em_n_init, random_seed=em_seed)
         idata = fit_gmm(
             X, k, covariance_type=name, em=em, log_likelihood=True, random_seed=fit_seed, **fit_options

@@ -1,5 +1,6 @@
 """Figures for Gaussian-mixture fits: clusters with covariance ellipses, membership uncertainty, fitted
-densities, the choice of the number of components and of the covariance model, KMeans against a GMM, and pair plots.
+densities, the choice of the number of components and of the covariance model, KMeans against a GMM, pair
+plots, and trace plots of a Bayesian fit's draws.
 
 Every ``plot_*`` function takes an EM fit (:class:`~bayes_gmm.em_baseline.EMResult`, with the data `X`)
 or a Bayesian fit (``xarray.DataTree`` from :func:`bayes_gmm.inference.fit_gmm`, which stores its
@@ -27,6 +28,7 @@ from bayes_gmm.plots._pairs import plot_pairs
 from bayes_gmm.plots._save import save_figure
 from bayes_gmm.plots._selection import plot_k_selection
 from bayes_gmm.plots._style import COMPONENT_COLORS, component_colors
+from bayes_gmm.plots._trace import plot_trace
 
 __all__ = [
     "COMPONENT_COLORS",
@@ -38,5 +40,6 @@ __all__ = [
     "plot_membership_uncertainty",
     "plot_model_search",
     "plot_pairs",
+    "plot_trace",
     "save_figure",
 ]
