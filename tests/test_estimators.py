@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -228,6 +229,7 @@ def test_gaussian_mixture_is_fit_em_with_the_same_seed(covariance_type):
     np.testing.assert_array_equal(estimator.labels_, em.predict(X))
     assert estimator.lower_bound_ == em.log_likelihood / weights.sum()
     assert estimator.lower_bounds_[-1] == estimator.lower_bound_
+    assert estimator.lower_bounds_.shape == (estimator.n_iter_,)  # one per update, as scikit-learn's
     assert (estimator.bic(), estimator.aic(), estimator.bic(X[:50])) == (em.bic(), em.aic(), em.bic(X[:50]))
     # precisions_ are the inverses of covariances_, in their shape
     structure = get_structure(covariance_type)
@@ -325,6 +327,10 @@ def test_an_advi_fit_has_its_iterations_and_elbo(frame):
         idata.attrs["advi_iterations"],
         idata.attrs["elbo_final"],
     )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.set_params(method="nuts", **SHORT_CHAINS).fit(frame)
+    assert not hasattr(estimator, "n_iter_") and not hasattr(estimator, "lower_bound_")  # NUTS has neither
 
 
 # -- data, seeds and bad input -------------------------------------------------------------------------
@@ -349,6 +355,25 @@ def test_dataframe_columns_are_matched_by_name_at_predict_time(frame):
             estimator.predict(frame.to_numpy()[:, :2])
 
 
+def test_columns_that_are_not_strings_are_matched_by_name_too(frame):
+    # scikit-learn sets feature_names_in_ only for string column names; a frame made from an array has 0, 1, 2
+    unnamed = pd.DataFrame(frame.to_numpy())
+    estimator = GaussianMixture(2, random_state=0).fit(unnamed)
+    assert not hasattr(estimator, "feature_names_in_")
+    np.testing.assert_array_equal(
+        estimator.predict_proba(unnamed[[2, 0, 1]]), estimator.predict_proba(unnamed)
+    )
+    np.testing.assert_array_equal(
+        estimator.predict_proba(unnamed), fit_em(unnamed, 2, random_seed=0).predict_proba(unnamed)
+    )
+
+
+def test_repeated_column_names_are_refused_with_the_fix(frame):
+    repeated = frame.set_axis(["a", "b", "a"], axis=1)
+    with pytest.raises(ValueError, match=r"X must have distinct column names.*\['a'\].*columns.duplicated"):
+        GaussianMixture(2).fit(repeated)
+
+
 def test_the_bayesian_estimator_matches_columns_by_name(bayes, frame):
     estimator, _ = bayes
     np.testing.assert_array_equal(
@@ -371,7 +396,9 @@ def test_random_state_takes_ints_generators_and_random_states(frame):
     assert not np.array_equal(means(generator), means(generator))  # it advances, as in scikit-learn
     with pytest.raises(TypeError, match=r"random_state must be None, an int.*RandomState; got 0.5"):
         means(0.5)
-    with pytest.raises(ValueError, match="random_state must be"):
+    with pytest.raises(
+        ValueError, match=r"random_state must be .*RandomState; got -1\. Pass e\.g\. random_state=0"
+    ):
         means(-1)
 
 
@@ -393,11 +420,33 @@ def test_warm_start_continues_from_the_last_fit(frame):
     expected = fit_em(frame, 2, initial_params=first, n_init=1)
     np.testing.assert_array_equal(second.means, expected.means)
     assert second.log_likelihood_history[0] == pytest.approx(first.log_likelihood, rel=1e-12)
+    # the same columns in another order: the start is the last fit's, its columns matched by name
+    third = estimator.fit(frame[["c", "a", "b"]]).result_
+    assert third.log_likelihood_history[0] == pytest.approx(second.log_likelihood, rel=1e-9)
+    assert third.feature_names == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"n_components": 3}, "n_components 2 -> 3"),
+        ({"covariance_type": "diag"}, "covariance_type 'full' -> 'diag'"),
+    ],
+)
+def test_warm_start_refuses_a_last_fit_that_does_not_fit_with_the_fix(frame, change, said):
+    estimator = GaussianMixture(2, warm_start=True, random_state=0).fit(frame)
+    with pytest.raises(ValueError, match=rf"warm_start=True .*{re.escape(said)}.*Set warm_start=False"):
+        estimator.set_params(**change).fit(frame)
+    with pytest.raises(ValueError, match=r"warm_start=True .*n_features 3 -> 2"):
+        GaussianMixture(2, warm_start=True).fit(frame.to_numpy()).fit(frame.to_numpy()[:, :2])
 
 
 def test_bad_parameters_are_named():
     X = three_clusters(n_samples=50)
-    with pytest.raises(ValueError, match=r"init_params must be one of \(.*'kmeans'.*\); got 'k-means\+\+'"):
+    with pytest.raises(
+        ValueError,
+        match=r"init_params must be one of \(.*'kmeans'.*\); got 'k-means\+\+'\. Did you mean init_params='kmeans\+\+'",
+    ):
         GaussianMixture(2, init_params="k-means++").fit(X)
     with pytest.raises(ValueError, match="n_init must be an integer >= 1; got 0"):
         GaussianMixture(2, n_init=0).fit(X)

@@ -5,6 +5,7 @@ Every message names the parameter, what was expected, what was given and a fix.
 
 from __future__ import annotations
 
+import difflib
 import numbers
 import sys
 import warnings
@@ -424,10 +425,26 @@ def check_covariance_type(covariance_type) -> str:
 
 
 def check_choice(value, name: str, choices) -> str:
-    """Return `value` if it is one of `choices`, else raise a ValueError naming the parameter."""
+    """Return `value` if it is one of `choices`, else raise a ValueError naming the parameter and the fix
+    (the closest choice, as spelled without case, "-" and "_", when one is close)."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}; got {value!r}.")
+        raise ValueError(
+            f"{name} must be one of {tuple(choices)}; got {value!r}. {_closest_choice(value, name, choices)}"
+        )
     return value
+
+
+def _closest_choice(value, name: str, choices) -> str:
+    def plain(text) -> str:
+        return str(text).lower().replace("-", "").replace("_", "")
+
+    choices = list(choices)
+    same = [c for c in choices if plain(c) == plain(value)]
+    close = same or difflib.get_close_matches(plain(value), [plain(c) for c in choices], n=1, cutoff=0.6)
+    if close:
+        best = same[0] if same else choices[[plain(c) for c in choices].index(close[0])]
+        return f"Did you mean {name}={best!r}?"
+    return f"Pass one of them, e.g. {name}={choices[0]!r}."
 
 
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:

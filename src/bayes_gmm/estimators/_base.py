@@ -15,6 +15,7 @@ from bayes_gmm._validation import (
     check_data,
     columns_in_fit_order,
     default_feature_names,
+    feature_names_of,
     seed_sequence,
 )
 
@@ -48,6 +49,10 @@ def seed_of(random_state) -> np.random.SeedSequence:
             f"random_state must be {RANDOM_STATE_TYPES}; got {random_state!r:.60} of type "
             f"{type(random_state).__name__}. Pass e.g. random_state=0."
         )
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state < 0:
+        raise ValueError(
+            f"random_state must be {RANDOM_STATE_TYPES}; got {random_state}. Pass e.g. random_state=0."
+        )
     return seed_sequence(random_state, name="random_state")
 
 
@@ -60,15 +65,18 @@ class MixtureEstimator(ClusterMixin, DensityMixin, BaseEstimator):
     def _fit_data(self, X) -> CheckedData:
         """`X` checked as scikit-learn checks it (setting ``n_features_in_``, ``feature_names_in_``), then as
         bayes-gmm does, with its column names."""
+        # Every DataFrame's column names, as strings: scikit-learn sets feature_names_in_ only for string
+        # names, and new data meet the fit by name whatever the names are (as fit_em's results do).
+        column_names = feature_names_of(X)
         values = check_data(validate_data(self, X, dtype=np.float64, ensure_min_samples=2))
-        names = getattr(self, "feature_names_in_", None)
-        names = default_feature_names(values.shape[1]) if names is None else tuple(str(n) for n in names)
+        self._column_names = column_names
+        names = default_feature_names(values.shape[1]) if column_names is None else column_names
         return CheckedData(values, names)
 
     def _in_fit_order(self, X):
         """New data `X`, a DataFrame's columns put in the fit's order by name (see Notes of the class)."""
         check_is_fitted(self)
-        return columns_in_fit_order(X, getattr(self, "feature_names_in_", None))
+        return columns_in_fit_order(X, getattr(self, "_column_names", None))
 
     def _new_data(self, X) -> np.ndarray:
         """New data `X` as an array, its columns in the fit's order, checked against the fit."""

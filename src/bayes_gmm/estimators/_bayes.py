@@ -174,6 +174,9 @@ class BayesianGaussianMixture(MixtureEstimator):
         if "advi_iterations" in idata.attrs:
             self.n_iter_ = int(idata.attrs["advi_iterations"])
             self.lower_bound_ = float(idata.attrs["elbo_final"])
+        else:  # a NUTS fit after an ADVI one: no iterations or bound of its own
+            for name in ("n_iter_", "lower_bound_"):
+                self.__dict__.pop(name, None)
         self.labels_ = membership_probabilities(idata)["most_probable"].to_numpy()
         return self
 

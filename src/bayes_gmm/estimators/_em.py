@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from bayes_gmm._validation import check_choice
+from bayes_gmm._validation import check_choice, columns_in_fit_order
+from bayes_gmm.covariance import get_structure
 from bayes_gmm.em_baseline import INIT_METHODS, EMResult, fit_em
 from bayes_gmm.estimators._base import MixtureEstimator, defaults_of, seed_of
 
@@ -66,8 +67,8 @@ class GaussianMixture(MixtureEstimator):
     lower_bound_ : float
         Mean log-likelihood per sample of the training data at the fit (per unit of weight for a weighted
         fit), as scikit-learn defines it for EM.
-    lower_bounds_ : ndarray of shape (n_iter_ + 1,)
-        The same after each update of the best start (entry 0: its starting point).
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        The same after each update of the best start (as scikit-learn's ``lower_bounds_``).
     labels_ : ndarray of shape (n_samples,)
         The most probable component of each training sample.
     result_ : EMResult
@@ -126,6 +127,8 @@ class GaussianMixture(MixtureEstimator):
         """
         init = check_choice(self.init_params, "init_params", INIT_METHODS)
         previous = getattr(self, "result_", None) if self.warm_start else None
+        if previous is not None:
+            X = self._warm_start_data(X, previous)
         data = self._fit_data(X)
         result = fit_em(
             data,
@@ -144,6 +147,32 @@ class GaussianMixture(MixtureEstimator):
         self.labels_ = result.predict(data)
         return self
 
+    def _warm_start_data(self, X, previous: EMResult):
+        """`X` with a DataFrame's columns in the last fit's order, once the last fit is known to fit `X`'s
+        shape and this estimator's settings (warm_start reuses its parameters as the start)."""
+        X = columns_in_fit_order(X, getattr(self, "_column_names", None))
+        n_features = np.shape(X)[1] if np.ndim(X) == 2 else None
+        changed = [
+            f"{what} {before!r} -> {now!r}"
+            for what, before, now in (
+                ("n_components", previous.n_components, self.n_components),
+                (
+                    "covariance_type",
+                    get_structure(previous.covariance_type).name,
+                    get_structure(self.covariance_type).name,
+                ),
+                ("n_features", previous.n_features, n_features),
+            )
+            if before != now
+        ]
+        if changed:
+            raise ValueError(
+                "warm_start=True starts each fit from the last fit's parameters, which do not fit this one: "
+                f"{', '.join(changed)}. Set warm_start=False (estimator.set_params(warm_start=False)) to fit "
+                "from fresh starts."
+            )
+        return X
+
     def _set_fitted(self, result: EMResult) -> None:
         n_total = result.n_samples if result.total_weight is None else result.total_weight
         self.result_ = result
@@ -157,7 +186,9 @@ class GaussianMixture(MixtureEstimator):
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.log_likelihood / n_total
-        self.lower_bounds_ = result.log_likelihood_history / n_total
+        self.lower_bounds_ = (
+            result.log_likelihood_history[1:] / n_total
+        )  # after each update, as scikit-learn's
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities ``P(z_i = k | x_i)`` at the fitted parameters; rows sum to one.
