@@ -643,6 +643,11 @@ CLI_OPTION_ERRORS = {
     ),
     "columns-empty": (["--columns", " , "], r"--columns names no column"),
     "columns-unknown": (["--columns", "eruptions,height"], r"\['height'\] not in the data"),
+    "nuts-backend-with-advi": (
+        ["--method", "advi", "--backend", "nutpie"],
+        r"--backend nutpie runs NUTS; --method advi runs on kernel or pymc\. Use --backend auto$",
+    ),
+    "advi-backend-with-nuts": (["--backend", "kernel"], r"--backend kernel runs ADVI; NUTS runs on .* auto$"),
 }
 
 

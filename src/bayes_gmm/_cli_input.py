@@ -319,6 +319,16 @@ def check_options(args) -> None:
             raise CLIError(f"{flag} must be an integer >= {minimum}; got {value}. Use e.g. {flag} {example}")
     if isinstance(args.components, int) and args.components < 1:
         raise CLIError(f"--components (-k) must be an integer >= 1; got {args.components}. Use e.g. -k 2")
+    method, backend = getattr(args, "method", None), getattr(args, "backend", "auto")
+    if method == "nuts" and backend not in ("auto", *NUTS_BACKENDS):
+        raise CLIError(
+            f"--backend {backend} runs ADVI; NUTS runs on {', '.join(NUTS_BACKENDS)}. Use --backend auto"
+        )
+    if method in ("advi", "fullrank_advi") and backend not in ("auto", *ADVI_BACKENDS):
+        raise CLIError(
+            f"--backend {backend} runs NUTS; --method {method} runs on {' or '.join(ADVI_BACKENDS)}. "
+            f"Use --backend auto"
+        )
 
 
 def bayesian_options(args) -> dict:
