@@ -50,7 +50,7 @@ def no_fitting(monkeypatch) -> None:
     def fail(*args, **kwargs):
         pytest.fail("fitting started before the input was rejected")
 
-    for name in ("fit_em", "run_nuts", "fit_advi"):
+    for name in ("fit_em", "run_nuts", "fit_advi", "fit_kernel_advi"):
         monkeypatch.setattr(_fit, name, fail)
 
 
@@ -265,6 +265,11 @@ ARGUMENT_ERRORS = {
     "method": ({"method": "gibbs"}, r"method must be one of .* got 'gibbs'"),
     "backend": ({"backend": "stan"}, r"backend must be 'auto' or one of"),
     "minibatch-with-nuts": ({"minibatch_size": 50}, r"minibatch_size only applies to ADVI"),
+    "nuts-backend-with-advi": (
+        {"method": "advi", "backend": "nutpie"},
+        r"backend for ADVI must be 'auto' or one of \('kernel', 'pymc'\); got 'nutpie' .* Use backend='auto'",
+    ),
+    "kernel-backend-with-nuts": ({"backend": "kernel"}, r"backend must be 'auto' or one of .* got 'kernel'"),
 }
 
 
@@ -638,6 +643,11 @@ CLI_OPTION_ERRORS = {
     ),
     "columns-empty": (["--columns", " , "], r"--columns names no column"),
     "columns-unknown": (["--columns", "eruptions,height"], r"\['height'\] not in the data"),
+    "nuts-backend-with-advi": (
+        ["--method", "advi", "--backend", "nutpie"],
+        r"--backend nutpie runs NUTS; --method advi runs on kernel or pymc\. Use --backend auto$",
+    ),
+    "advi-backend-with-nuts": (["--backend", "kernel"], r"--backend kernel runs ADVI; NUTS runs on .* auto$"),
 }
 
 

@@ -317,7 +317,6 @@ def test_the_bayesian_estimator_samples_the_posterior_predictive(bayes):
     np.testing.assert_allclose(np.bincount(labels) / len(labels), estimator.weights_, atol=0.015)
 
 
-@pytest.mark.slow  # ADVI compiles the model's graph for each shape (~20 s on two cores)
 def test_an_advi_fit_has_its_iterations_and_elbo(frame):
     estimator = BayesianGaussianMixture(2, method="advi", draws=50, advi_max_iter=2000, random_state=0).fit(
         frame

@@ -397,15 +397,27 @@ def test_chains_started_in_different_labellings_are_fixed_by_relabelling(three_b
 def test_advi_stopped_by_its_rule_says_so_and_not_interrupted(three_blobs, caplog):
     """PyMC logs "Interrupted at 999 [6%]" whenever a callback stops pm.fit; nothing was interrupted."""
     caplog.set_level(logging.INFO, logger="pymc")
-    fit = fit_gmm(three_blobs, 3, method="advi", advi_tolerance=0.5, advi_restarts=1, draws=20, random_seed=0)
+    fit = fit_gmm(
+        three_blobs,
+        3,
+        method="advi",
+        backend="pymc",
+        advi_tolerance=0.5,
+        advi_restarts=1,
+        draws=20,
+        random_seed=0,
+    )
     assert fit.attrs["advi_converged"] == 1 and fit.attrs["advi_iterations"] == 1000  # two 500-windows
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("pymc.variational")]
     assert "ADVI stopped: the ELBO converged at iteration 1,000" in messages, messages
     assert not any("Interrupted" in m for m in messages), messages
 
 
-@pytest.mark.slow  # PyMC's ADVI compiles its graph per data shape: a minute on cold caches
-def test_minibatch_advi_keeps_column_names_and_warns_when_it_stops_early(three_blobs):
+@pytest.mark.parametrize(
+    "backend",
+    ["kernel", pytest.param("pymc", marks=pytest.mark.slow)],  # PyMC compiles per data shape
+)
+def test_minibatch_advi_keeps_column_names_and_warns_when_it_stops_early(three_blobs, backend):
     frame = pd.DataFrame(three_blobs, columns=["length", "width"])
     with pytest.warns(ConvergenceWarning, match="ADVI stopped at advi_max_iter=200"):
         fit = fit_gmm(
@@ -413,6 +425,7 @@ def test_minibatch_advi_keeps_column_names_and_warns_when_it_stops_early(three_b
             3,
             method="advi",
             minibatch_size=50,
+            backend=backend,
             advi_max_iter=200,
             advi_restarts=1,
             draws=20,

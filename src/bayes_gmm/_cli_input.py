@@ -15,7 +15,7 @@ import pandas as pd
 from bayes_gmm import datasets
 from bayes_gmm._cli_output import CLIError
 from bayes_gmm.covariance import COVARIANCE_TYPES
-from bayes_gmm.inference._backends import NUTS_BACKENDS
+from bayes_gmm.inference._backends import ADVI_BACKENDS, NUTS_BACKENDS
 from bayes_gmm.sources import DaskData, open_dask, source_kind
 
 #: pandas' separator for runs of whitespace (--sep whitespace).
@@ -319,6 +319,16 @@ def check_options(args) -> None:
             raise CLIError(f"{flag} must be an integer >= {minimum}; got {value}. Use e.g. {flag} {example}")
     if isinstance(args.components, int) and args.components < 1:
         raise CLIError(f"--components (-k) must be an integer >= 1; got {args.components}. Use e.g. -k 2")
+    method, backend = getattr(args, "method", None), getattr(args, "backend", "auto")
+    if method == "nuts" and backend not in ("auto", *NUTS_BACKENDS):
+        raise CLIError(
+            f"--backend {backend} runs ADVI; NUTS runs on {', '.join(NUTS_BACKENDS)}. Use --backend auto"
+        )
+    if method in ("advi", "fullrank_advi") and backend not in ("auto", *ADVI_BACKENDS):
+        raise CLIError(
+            f"--backend {backend} runs NUTS; --method {method} runs on {' or '.join(ADVI_BACKENDS)}. "
+            f"Use --backend auto"
+        )
 
 
 def bayesian_options(args) -> dict:
@@ -377,7 +387,12 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
         help="covariance type: full, tied, diag, spherical or mclust's EII ... VVV (E, V for one feature); "
         "select-k compares several, e.g. full,EEE,EII",
     )
-    parser.add_argument("--backend", choices=("auto", *NUTS_BACKENDS), default="auto", help="NUTS back end")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", *dict.fromkeys(NUTS_BACKENDS + ADVI_BACKENDS)),
+        default="auto",
+        help="NUTS back end (nutpie, pymc, numpyro) or ADVI's (kernel, pymc); auto: nutpie or kernel",
+    )
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
     parser.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain (default 1000)")
     parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")

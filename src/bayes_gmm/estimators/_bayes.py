@@ -37,7 +37,8 @@ class BayesianGaussianMixture(MixtureEstimator):
         "full", "tied", "diag", "spherical", or mclust's "VVV", "EEE", "VVI", "VII" (the same four), "EII",
         "EEI"; "E" or "V" for one feature.
     method : {"nuts", "advi", "fullrank_advi"}, default fit_gmm's ("nuts")
-    backend : {"auto", "nutpie", "pymc", "numpyro"}, default fit_gmm's ("auto")
+    backend : {"auto", "nutpie", "pymc", "numpyro", "kernel"}, default fit_gmm's ("auto")
+        NUTS: nutpie, pymc or numpyro; ADVI: kernel or pymc (see :func:`bayes_gmm.inference.fit_gmm`).
     draws, tune, chains : int, default fit_gmm's
         NUTS draws kept per chain, tuning steps per chain, number of chains (ADVI: `draws` from the fitted
         approximation).

@@ -2,7 +2,7 @@
 
 from bayes_gmm.inference._advi import ElboPlateau
 from bayes_gmm.inference._arviz import loo_subsampled
-from bayes_gmm.inference._backends import AUTO_PREFERENCE, NUTS_BACKENDS, available_backends
+from bayes_gmm.inference._backends import ADVI_BACKENDS, AUTO_PREFERENCE, NUTS_BACKENDS, available_backends
 from bayes_gmm.inference._coclustering import co_clustering_from_labels, co_clustering_matrix
 from bayes_gmm.inference._compare import compare_with_em
 from bayes_gmm.inference._coreset import DEFAULT_CORESET_SIZE, fit_coreset_gmm
@@ -36,6 +36,7 @@ from bayes_gmm.inference._verdict import ConvergenceVerdict, fit_verdict
 from bayes_gmm.inference._waic import WAICResult, waic
 
 __all__ = [
+    "ADVI_BACKENDS",
     "AUTO_PREFERENCE",
     "CRITERIA",
     "DEFAULT_CONCENTRATION",

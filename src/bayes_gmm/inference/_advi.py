@@ -21,7 +21,8 @@ ADVI_METHODS = ("advi", "fullrank_advi")
 
 
 class ElboPlateau:
-    """Stop when the ELBO stops improving: a PyMC ``pm.fit`` callback.
+    """Stop when the ELBO stops improving: a PyMC ``pm.fit`` callback, called alike by the kernel's ADVI
+    (:mod:`bayes_gmm.inference._advi_kernel`) after each step.
 
     Every ``window`` iterations, the mean loss (negative ELBO) of the last window is compared with the
     window before it; the fit has converged when the change is below ``tolerance`` relative to the
@@ -115,10 +116,7 @@ def run_advi(
                     progressbar=progressbar,
                 )
         except FloatingPointError:  # PyMC: "NaN occurred in optimization"
-            raise ValueError(
-                f"ADVI diverged: the ELBO became NaN with advi_learning_rate={learning_rate}. Lower "
-                f"advi_learning_rate (e.g. {learning_rate / 10:g}), or use method='nuts'."
-            ) from None
+            raise advi_diverged(learning_rate) from None
         except ZeroDivisionError:  # the fused likelihood met a standard deviation of exactly 0
             raise IllConditionedCovarianceError(
                 f"ADVI reached a covariance with a zero standard deviation (a collapsed component) with "
@@ -144,7 +142,8 @@ def fit_advi(
     draw_seed: int,
     **options,
 ):
-    """Run :func:`run_advi` and return `draws` draws (seeded by `draw_seed`) of the best approximation.
+    """PyMC's ADVI (``pm.fit``, compiled per model shape): :func:`run_advi`, then `draws` draws (seeded by
+    `draw_seed`) of the best approximation.
 
     ``sample_stats`` holds the ELBO per iteration; ``attrs`` the back end ("pymc"), ``advi_converged``,
     ``advi_iterations``, ``advi_tolerance`` and ``elbo_final``. `options` are :func:`run_advi`'s keyword arguments.
@@ -154,12 +153,25 @@ def fit_advi(
     """
     best, _ = run_advi(model, starts, random_seed=random_seed, **options)
     idata = best.approximation.sample(draws, random_seed=draw_seed)
+    record_advi_run(idata, best, tolerance=options["tolerance"], backend="pymc")
+    return idata
+
+
+def record_advi_run(idata, best: ADVIRun, *, tolerance: float, backend: str) -> None:
+    """The ELBO per iteration (``sample_stats``) and the run's ``attrs`` of an ADVI fit, for either back end."""
     set_group(idata, "sample_stats", xr.Dataset({"elbo": ("advi_iteration", -best.loss_history)}))
     idata.attrs.update(
-        backend="pymc",
+        backend=backend,
         advi_converged=int(best.converged),
         advi_iterations=best.iterations,
-        advi_tolerance=options["tolerance"],
+        advi_tolerance=tolerance,
         elbo_final=best.final_elbo,
     )
-    return idata
+
+
+def advi_diverged(learning_rate: float) -> ValueError:
+    """The error of an ADVI run whose ELBO (or its gradient) stopped being finite."""
+    return ValueError(
+        f"ADVI diverged: the ELBO became NaN with advi_learning_rate={learning_rate}. Lower "
+        f"advi_learning_rate (e.g. {learning_rate / 10:g}), or use method='nuts'."
+    )

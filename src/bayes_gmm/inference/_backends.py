@@ -1,4 +1,4 @@
-"""Which NUTS implementations are installed, which one runs by default, and BLAS-thread hygiene."""
+"""Which NUTS and ADVI implementations there are, which one runs by default, and BLAS-thread hygiene."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ NUTS_BACKENDS = ("nutpie", "pymc", "numpyro")
 #: several times faster than PyMC's Python NUTS loop (benchmarks/nuts_vs_naive.py); numpyro must use the plain
 #: PyTensor graph.
 AUTO_PREFERENCE = ("nutpie", "pymc", "numpyro")
+#: The ADVI implementations: "kernel" (bayes-gmm's, on the compiled model kernel: nothing compiled per model
+#: shape; what "auto" runs) and "pymc" (PyMC's ``pm.fit``, which compiles the model's graph per shape).
+ADVI_BACKENDS = ("kernel", "pymc")
 _MODULES = {"pymc": ("pymc",), "numpyro": ("numpyro", "jax"), "nutpie": ("nutpie",)}
 _EXTRA = {"numpyro": "numpyro"}
 
@@ -42,6 +45,18 @@ def resolve_backend(backend: str) -> str:
                 else "Reinstall bayes-gmm"
             )
             + ", or use backend='auto'."
+        )
+    return backend
+
+
+def resolve_advi_backend(backend: str) -> str:
+    """Return the ADVI implementation to run: `backend` itself, or "kernel" for "auto"."""
+    if backend == "auto":
+        return ADVI_BACKENDS[0]
+    if backend not in ADVI_BACKENDS:
+        raise ValueError(
+            f"backend for ADVI must be 'auto' or one of {ADVI_BACKENDS}; got {backend!r} (a NUTS back end). "
+            f"Use backend='auto' (the model kernel's ADVI) or 'pymc' (PyMC's pm.fit)."
         )
     return backend
 

@@ -25,8 +25,9 @@ from bayes_gmm._validation import (
 from bayes_gmm._version import __version__
 from bayes_gmm.em_baseline import EMResult, fit_em
 from bayes_gmm.inference._advi import ADVI_METHODS, fit_advi
+from bayes_gmm.inference._advi_kernel import fit_kernel_advi
 from bayes_gmm.inference._arviz import convergence_diagnostics, group_dataset, has_group, set_group
-from bayes_gmm.inference._backends import resolve_backend
+from bayes_gmm.inference._backends import resolve_advi_backend, resolve_backend
 from bayes_gmm.inference._draws import fit_draws
 from bayes_gmm.inference._membership import pointwise_log_likelihood
 from bayes_gmm.inference._nutpie_compile import prepare_nutpie
@@ -37,6 +38,7 @@ from bayes_gmm.inference._verdict import record_verdict
 from bayes_gmm.models import OBSERVED, GMMPriors, build_model
 from bayes_gmm.models._builder import SAMPLE_WEIGHT
 from bayes_gmm.models._covariance_priors import check_bayesian_covariance_type
+from bayes_gmm.models._model_kernel import start_compiling
 
 METHODS = ("nuts", *ADVI_METHODS)
 #: Variables whose R-hat and ESS are reported (the deterministic covariances cover every type).
@@ -96,13 +98,15 @@ def fit_gmm(
         "EEE", "VVI", "VII" (the same four), "EII", "EEI"; "E" or "V" for one feature.
     method : {"nuts", "advi", "fullrank_advi"}, default "nuts"
         NUTS (MCMC) or automatic differentiation variational inference, mean-field or full-rank.
-    backend : {"auto", "nutpie", "pymc", "numpyro"}, default "auto"
-        NUTS implementation; "auto" runs the fastest installed, nutpie (see
-        ``bayes_gmm.inference.AUTO_PREFERENCE``). The one that ran is in ``idata.attrs["backend"]``. nutpie
-        runs one compiled kernel of the whole model that serves every covariance type, number of
-        components and features and data set: it is compiled once after an install (seconds) and loaded
-        from numba's cache afterwards. PyMC's own sampler and numpyro compile the model's graph for each
-        model shape.
+    backend : {"auto", "nutpie", "pymc", "numpyro", "kernel"}, default "auto"
+        Implementation of the method; the one that ran is in ``idata.attrs["backend"]``. NUTS: "nutpie",
+        "pymc" or "numpyro"; "auto" runs the fastest installed, nutpie (see
+        ``bayes_gmm.inference.AUTO_PREFERENCE``). nutpie runs one compiled kernel of the whole model that
+        serves every covariance type, number of components and features and data set: it is compiled once
+        after an install (seconds) and loaded from numba's cache afterwards. PyMC's own sampler and numpyro
+        compile the model's graph for each model shape. ADVI: "kernel" (what "auto" runs) fits on that same
+        kernel, compiling nothing per model shape; "pymc" runs PyMC's ``pm.fit``, which compiles the model's
+        graph for each shape (the same objective, optimiser and stopping rule).
     draws, tune, chains : int
         NUTS draws kept per chain, tuning steps per chain (at least 1; tuning draws are discarded),
         number of chains. For ADVI, `draws` draws are taken from the fitted approximation (one chain).
@@ -118,12 +122,14 @@ def fit_gmm(
         Size of the start-point perturbation (fraction of a component's standard deviation for the means;
         log-scale for weights and scales).
     advi_max_iter, advi_tolerance, advi_learning_rate, advi_restarts
-        ADVI runs Adam with this learning rate until the mean loss over a 500-iteration window changes by
+        ADVI runs Adam (``pm.adam``'s update, one draw of the approximation per step) with this learning rate until the mean loss over a 500-iteration window changes by
         less than `advi_tolerance` (relative) from the window before, or `advi_max_iter` iterations; it
         is run `advi_restarts` times from differently jittered EM starts and the highest ELBO is kept
         (one mean-field run can stop in a poor local optimum).
     minibatch_size : int, optional
-        ADVI only: fit on minibatches of this many rows (for large data).
+        ADVI only: fit on minibatches of this many rows (for large data), drawn with replacement at each
+        step, their log-likelihood scaled by n_samples / minibatch_size (as ``pm.Minibatch`` with
+        ``total_size``).
     log_likelihood : bool, optional
         Store the pointwise log-likelihood (needed for WAIC/LOO). Default: yes unless it would exceed
         50 million values (draws x chains x observations), in which case a warning says so. A weighted fit
@@ -179,6 +185,8 @@ def fit_gmm(
     backend = run_options["backend"]
     if method == "nuts":
         prepare_nutpie(backend)  # the first fit after an install compiles the model kernel meanwhile, aside
+    elif backend == "kernel":
+        start_compiling()
     weights = run_options["sample_weight"]
     em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]), sample_weight=weights)
     # The fused likelihood Op runs in Python (PyMC, ADVI); JAX needs the graph.
@@ -195,19 +203,28 @@ def fit_gmm(
         if method == "nuts":
             idata = run_nuts(model, start_sampler, random_seed=int(seeds[2]), **run_options["nuts"])
         else:
-            fit_model = model  # the log-likelihood below is always of the full data, not one minibatch
-            if minibatch_size is not None:
-                fit_model = build_model(data, n_components, minibatch_size=minibatch_size, **model_options)
             rng = np.random.default_rng(seeds[0])
             starts = [start_sampler(rng) for _ in range(run_options["advi_restarts"])]
-            idata = fit_advi(
-                fit_model,
-                starts,
-                method=method,
-                random_seed=int(seeds[2]),
-                draw_seed=int(seeds[3]),
-                **run_options["advi"],
-            )
+            if backend == "kernel":  # minibatches drawn from the full data
+                advi_rng = np.random.default_rng(seeds[2])
+                options = run_options["advi"]
+                idata = fit_kernel_advi(
+                    model, starts, method=method, minibatch_size=minibatch_size, rng=advi_rng, **options
+                )
+            else:
+                fit_model = model  # the log-likelihood below is always of the full data, not one minibatch
+                if minibatch_size is not None:
+                    fit_model = build_model(
+                        data, n_components, minibatch_size=minibatch_size, **model_options
+                    )
+                idata = fit_advi(
+                    fit_model,
+                    starts,
+                    method=method,
+                    random_seed=int(seeds[2]),
+                    draw_seed=int(seeds[3]),
+                    **run_options["advi"],
+                )
     idata.attrs.update(
         method=method,
         n_components=n_components,
@@ -246,7 +263,7 @@ def _checked_run_options(a: dict) -> dict:
     options = {
         "sample_weight": weights,
         # An unknown or missing back end fails before EM runs.
-        "backend": resolve_backend(a["backend"]) if method == "nuts" else "pymc",
+        "backend": resolve_backend(a["backend"]) if method == "nuts" else resolve_advi_backend(a["backend"]),
         "jitter": check_nonnegative_float(a["jitter"], "jitter"),
         "nuts": {
             "draws": check_positive_int(a["draws"], "draws"),

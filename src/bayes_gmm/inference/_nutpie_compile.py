@@ -35,7 +35,7 @@ from bayes_gmm.models._unconstrained import from_unconstrained
 
 #: The one variable of nutpie's trace: the unconstrained point of every draw.
 UNCONSTRAINED = "unconstrained_point"
-_UNCONSTRAINED_DIM = "unconstrained_parameter"
+UNCONSTRAINED_DIM = "unconstrained_parameter"
 
 
 def model_structure(model: pm.Model) -> tuple[str, int, int]:
@@ -66,6 +66,35 @@ def prepare_nutpie(backend: str = "auto") -> None:
         start_compiling()
 
 
+def kernel_arrays(model: pm.Model) -> dict[str, np.ndarray]:
+    """What the model kernel reads of `model` (built by :func:`bayes_gmm.models.build_model`), read-only.
+
+    ``data`` (the centred data, transposed: D x N), ``weights`` (one per row; empty for an unweighted
+    model), ``hyper`` (:func:`~bayes_gmm.models._model_kernel.hyper_parameters`) and ``header``, which
+    points into the other three: keep the dict alive while the header is in use.
+    """
+    covariance_type, n_components, n_features = model_structure(model)
+    values = {name: np.asarray(model[name].get_value(), dtype=float) for name in PRIOR_DATA.values()}
+    priors = GMMPriors(
+        **{field: values[name] for field, name in PRIOR_DATA.items()}, lkj_eta=model.bayes_gmm_structure[4]
+    )
+    center = np.asarray(model[CENTER].get_value(), dtype=float)
+    arrays = {
+        "data": np.ascontiguousarray((np.asarray(model[DATA].get_value(), dtype=float) - center).T),
+        "weights": (
+            np.ascontiguousarray(model[SAMPLE_WEIGHT].get_value(), dtype=float)
+            if SAMPLE_WEIGHT in model.named_vars
+            else np.empty(0)
+        ),
+        "hyper": hyper_parameters(priors, lkj_log_normalizer(priors.lkj_eta, n_features), center),
+    }
+    code = COVARIANCE_CODES[covariance_type]
+    arrays["header"] = model_header(code, n_components, arrays["data"], arrays["weights"], arrays["hyper"])
+    for array in arrays.values():
+        array.flags.writeable = False
+    return arrays
+
+
 def compile_nutpie_model(model: pm.Model, initial_point_func):
     """nutpie's compiled model of `model` (built by :func:`bayes_gmm.models.build_model`).
 
@@ -85,29 +114,13 @@ def compile_nutpie_model(model: pm.Model, initial_point_func):
 
     covariance_type, n_components, n_features = model_structure(model)
     code = COVARIANCE_CODES[covariance_type]
-    values = {name: np.asarray(model[name].get_value(), dtype=float) for name in PRIOR_DATA.values()}
-    priors = GMMPriors(
-        **{field: values[name] for field, name in PRIOR_DATA.items()}, lkj_eta=model.bayes_gmm_structure[4]
-    )
-    center = np.asarray(model[CENTER].get_value(), dtype=float)
-    arrays = {
-        "data": np.ascontiguousarray((np.asarray(model[DATA].get_value(), dtype=float) - center).T),
-        "weights": (
-            np.ascontiguousarray(model[SAMPLE_WEIGHT].get_value(), dtype=float)
-            if SAMPLE_WEIGHT in model.named_vars
-            else np.empty(0)
-        ),
-        "hyper": hyper_parameters(priors, lkj_log_normalizer(priors.lkj_eta, n_features), center),
-    }
-    arrays["header"] = model_header(code, n_components, arrays["data"], arrays["weights"], arrays["hyper"])
-    for array in arrays.values():
-        array.flags.writeable = False
+    arrays = kernel_arrays(model)
     logp_callback, expand_callback = model_callbacks()
     n_dim = n_unconstrained(code, n_components, n_features)
     return CompiledPyMCModel(
         _n_dim=n_dim,
-        dims={UNCONSTRAINED: (_UNCONSTRAINED_DIM,)},
-        _coords={_UNCONSTRAINED_DIM: pd.RangeIndex(n_dim)},
+        dims={UNCONSTRAINED: (UNCONSTRAINED_DIM,)},
+        _coords={UNCONSTRAINED_DIM: pd.RangeIndex(n_dim)},
         _shapes={UNCONSTRAINED: (n_dim,)},
         compiled_logp_func=logp_callback,
         compiled_expand_func=expand_callback,
@@ -134,7 +147,7 @@ def posterior_from_unconstrained(points: xr.DataArray, model: pm.Model) -> xr.Da
     """
     covariance_type, n_components, n_features = model_structure(model)
     values = from_unconstrained(
-        points.transpose("chain", "draw", _UNCONSTRAINED_DIM).to_numpy(),
+        points.transpose("chain", "draw", UNCONSTRAINED_DIM).to_numpy(),
         covariance_type,
         n_components,
         n_features,
