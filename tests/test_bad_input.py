@@ -783,39 +783,47 @@ def faithful_with(tmp_path: Path, row: int, column: str, text: str, **to_csv) ->
 
 
 CLI_CELL_ERRORS = {
-    # data row 17 is the table's row 16 (pandas counts from 0) and line 18 of the file
+    # the table's row 16 (pandas counts from 0) is line 18 of the file
     "typo": (
         lambda tmp: faithful_with(tmp, 16, "waiting", "79x"),
         [],
-        r"column 'waiting' holds numbers but data row 17 \(counting from 1 below the header\) has '79x', "
-        r"which is not a number; correct the file, or leave the column out with --columns$",
+        r"column 'waiting' holds numbers but on line 18 it has '79x', which is not a number; correct the "
+        r"file, or leave the column out with --columns$",
+    ),
+    "typo-after-blank-and-comment-lines": (  # the line number counts them (pandas' row number does not)
+        lambda tmp: insert_lines(
+            faithful_with(tmp, 16, "waiting", "79x"), {1: "# exported today", 5: "", 6: ""}
+        ),
+        [],
+        r"column 'waiting' holds numbers but on line 21 it has '79x'",
     ),
     "typo-named-in-columns": (
         lambda tmp: faithful_with(tmp, 0, "eruptions", "3.6.1"),
         ["--columns", "waiting,eruptions"],
-        r"column 'eruptions' holds numbers but data row 1 .* has '3\.6\.1'",
+        r"column 'eruptions' holds numbers but on line 2 it has '3\.6\.1'",
     ),
     "semicolon-file-typo": (
         lambda tmp: faithful_with(tmp, 271, "eruptions", "n/a?", sep=";"),
         [],
-        r"column 'eruptions' holds numbers but data row 272 .* has 'n/a\?'",
+        r"column 'eruptions' holds numbers but on line 273 it has 'n/a\?'",
     ),
     "decimal-comma": (
         lambda tmp: write_table_as(tmp, FAITHFUL, sep=";", decimal=","),
         [],
-        r"column 'eruptions' holds numbers written with a decimal comma \('3,6' in data row 1\); "
+        r"column 'eruptions' holds numbers written with a decimal comma \('3,6' on line 2\); "
         r"give --decimal ,$",
     ),
     "points-with-decimal-comma-option": (
         lambda tmp: write_table_as(tmp, FAITHFUL, sep=";"),
         ["--decimal", ","],
-        r"column 'eruptions' holds a number written with a decimal point \('3\.6' in data row 1\) where "
+        r"column 'eruptions' holds a number written with a decimal point \('3\.6' on line 2\) where "
         r"--decimal is ','; correct the file, or leave out --decimal if it writes points$",
     ),
     "point-in-a-decimal-comma-file": (  # 3.600 might mean 3600: a point is no decimal point with --decimal ,
         lambda tmp: replace_line(write_table_as(tmp, FAITHFUL, sep=";", decimal=","), 5, "3.600;74"),
         ["--decimal", ","],
-        r"column 'eruptions' holds a number written with a decimal point \('3\.600' in data row 5\)",
+        r"column 'eruptions' holds a number written with a decimal point \('3\.600' on line 6\) .*; or, if "
+        r"'\.' groups digits by three, give --thousands \.$",
     ),
     "text-column-named": (
         lambda tmp: write_table_as(tmp, FAITHFUL.assign(name=[f"e{i}" for i in range(272)])),
@@ -838,12 +846,90 @@ CLI_CELL_ERRORS = {
         ["--decimal", "d"],
         r"--decimal must be one",
     ),
-    "decimal-is-sep": (
+    "decimal-is-sep": (  # a comma-separated file of points: --decimal , meets the points
         lambda tmp: write_table_as(tmp, FAITHFUL),
         ["--decimal", ","],
-        r"--decimal ',' is also the separator \(detected\); give another",
+        r"column 'eruptions' holds a number written with a decimal point \('3\.6' on line 2\) where "
+        r"--decimal is ','",
+    ),
+    "footer-line": (
+        lambda tmp: insert_lines(write_table_as(tmp, FAITHFUL, sep=";"), {273: "Total"}),
+        [],
+        r"data\.csv: line 274 has 1 field where the header \(line 1\) has 2 fields \(separator ';', "
+        r"detected\); correct that line, or give the separator with --sep$",
+    ),
+    "extra-field-past-the-sniffed-lines": (  # pandas' index_col=False would drop the field silently
+        lambda tmp: replace_line(write_table_as(tmp, FAITHFUL), 200, "3.5,80,7"),
+        [],
+        r"line 201 has 3 fields where the header \(line 1\) has 2 fields \(separator ',', detected\)",
+    ),
+    "extra-field-on-some-lines": (
+        lambda tmp: replace_line(write_table_as(tmp, FAITHFUL), 1, "3.6,79,"),
+        ["--sep", ","],
+        r"line 3 has 2 fields where line 2 has 3 fields, one more than the header \(line 1\) "
+        r"\(separator ',', --sep\)",
+    ),
+    "one-column-of-decimal-commas": (  # read as row names 1, 3, 5 and a = 5, 5, 25 before
+        lambda tmp: write_text(
+            tmp, "eruptions\n" + "".join(f"{x:g}\n".replace(".", ",") for x in FAITHFUL.eruptions)
+        ),
+        [],
+        r"data\.csv is one column of numbers written with a decimal comma \('3,6' on line 2\); "
+        r"give --decimal ,$",
+    ),
+    "header-only": (
+        lambda tmp: write_table_as(tmp, FAITHFUL.iloc[:0]),
+        [],
+        r"data\.csv has no data rows: only a header \(line 1\)$",
+    ),
+    "inf-cell": (
+        lambda tmp: faithful_with(tmp, 3, "waiting", "inf"),
+        [],
+        r"column 'waiting' holds inf on line 5, which is not a finite number; correct the file, or leave the "
+        r"column out with --columns$",
+    ),
+    "thousands-grouped": (
+        lambda tmp: write_table_as(
+            tmp, FAITHFUL.assign(waiting=[f"{1000 * w:,.1f}" for w in FAITHFUL.waiting])
+        ),
+        [],
+        r"column 'waiting' holds numbers with digits grouped by ',' \('79,000\.0' on line 2\); "
+        r"give --thousands ,$",
+    ),
+    "thousands-grouped-decimal-comma": (
+        lambda tmp: write_table_as(
+            tmp,
+            FAITHFUL.assign(
+                waiting=[f"{1000 * w:,.1f}".translate(str.maketrans(",.", ".,")) for w in FAITHFUL.waiting]
+            ),
+            sep=";",
+            decimal=",",
+        ),
+        ["--decimal", ","],
+        r"column 'waiting' holds numbers with digits grouped by '\.' \('79\.000,0' on line 2\); "
+        r"give --thousands \.$",
+    ),
+    "thousands-is-the-decimal": (
+        lambda tmp: write_table_as(tmp, FAITHFUL),
+        ["--thousands", "."],
+        r"--thousands must be one of , \. ' space, not the decimal character '\.'; got '\.'",
     ),
 }
+
+
+def write_text(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def insert_lines(path: Path, lines: dict[int, str]) -> Path:
+    """`path` with each text put before that line (counted from 0 in the original file)."""
+    old = path.read_text(encoding="utf-8").splitlines()
+    new = [text for i, line in enumerate(old) for text in ([lines[i]] if i in lines else []) + [line]]
+    new += [lines[i] for i in sorted(lines) if i >= len(old)]
+    path.write_text("\n".join(new) + "\n", encoding="utf-8")
+    return path
 
 
 def replace_line(path: Path, row: int, text: str) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -227,7 +229,10 @@ def write_csv(tmp_path, text):
         (lambda tmp: [str(write_csv(tmp, "name\nx\ny\n"))], r"no numeric columns"),
         (lambda tmp: [str(write_csv(tmp, "a,b\n1,2\n")), "-k", "2"], r"1 rows is too few for 2 components"),
         (lambda tmp: [str(write_csv(tmp, "a,b\n1,2\n3,\n5,6\n7,8\n"))], r"1 row\(s\) have missing values"),
-        (lambda tmp: [str(write_csv(tmp, "a,b\n1,2\ninf,3\n4,5\n"))], r"X must contain only finite values"),
+        (
+            lambda tmp: [str(write_csv(tmp, "a,b\n1,2\ninf,3\n4,5\n"))],
+            r"column 'a' holds inf on line 3, which is not a finite number",
+        ),
         (lambda tmp: [str(write_csv(tmp, ""))], r"could not read .* as CSV"),
         (lambda tmp: [], r"no data"),
         (lambda tmp: [str(write_csv(tmp, "a\n1\n2\n")), "--demo"], r"either a CSV file or --demo"),
@@ -887,6 +892,12 @@ def test_csv_separator_option_forces_one(tmp_path, capsys):
     ("text", "expected"),
     [
         ("velocity\n9.172\n9.35\n", ","),  # one column
+        ("velocity\n9,172\n9,35\n", ","),  # one column of decimal commas: reading says --decimal ,
+        ("a,b\n1.5,100.5,\n2.5,200.5,\n", ","),  # a trailing separator on each data line
+        ('"a";"b"\n"1";1.5;2.5\n"2";3.5;4.5\n', ";"),  # R's row names: one field more than the header
+        ("a;b\n1;2,5\n3;4,5\n", ";"),  # as many fields as the header beats one more (',')
+        ("a;b\n1.5;2.5\n3.5;4.5\nTotal\n", ";"),  # none fits: the one splitting the header (reading refuses)
+        ("# written by a logger\n\na,b\n1,2\n", ","),  # comment and blank lines
         ("a;b\n1,5;2,25\n3,75;4,5\n", ";"),  # decimal commas split alike only at ';'
         ('name;a\n"s,1";2\n"s,2";3\n', ";"),  # quoted commas
         ("a,b;c\n1,2;3\n4,5;6\n", ","),  # two separators split every line alike: the first in the list
@@ -902,6 +913,138 @@ def test_separator_detection(tmp_path, text, expected):
     path = tmp_path / "data.csv"
     path.write_text(text, encoding="utf-8")
     assert detect_separator(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("velocity\n9,172\n9,35\n", ";"),  # one column, never read at the decimal character
+        ('a,b\n"1,5","2,5"\n"3,5","4,5"\n', ","),  # quoted decimal commas: ',' splits every line alike
+        ("a,b\n1,5,2\n3,5,4\n", ";"),  # unquoted: ',' does not split alike, so it is no separator
+        ("a;b\n1,5;2,25\n", ";"),
+    ],
+)
+def test_separator_detection_with_decimal_commas(tmp_path, text, expected):
+    from bayes_gmm._cli_input import detect_separator
+
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    assert detect_separator(path, decimal=",") == expected
+
+
+def fitted_columns(tmp_path, text: str, *options: str) -> tuple[pd.DataFrame, str]:
+    """The data columns of assignments.csv of `bayes-gmm fit --method em -k 1` of `text`, and the summary."""
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    summary, out = em_fit_of(tmp_path, path, "-k", "1", "--n-init", "1", *options)
+    assignments = pd.read_csv(out / "assignments.csv")
+    return assignments.loc[:, : assignments.columns[assignments.columns.get_loc("component") - 1]], summary
+
+
+FAITHFUL_LINES = [f"{e:g},{w:g}" for e, w in FAITHFUL.to_numpy()]
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "note"),
+    [
+        ("eruptions,waiting", "{},", "a trailing separator on each data line, ignored"),
+        ("eruptions,waiting", '"r{i}",{}', "the first field of each data line is a row name"),
+        (
+            '"eruptions" "waiting"',
+            '"{i}" {}',
+            "the first field of each data line is a row name",
+        ),  # write.table
+    ],
+    ids=["trailing-separator", "row-names", "r-write-table"],
+)
+def test_one_field_more_on_each_data_line_is_read_as_what_it_is(tmp_path, header, line, note):
+    """Before, pandas took the first field as the index: column a held b's values (and the fit was wrong)."""
+    sep = " " if " " in header else ","
+    text = (
+        header
+        + "\n"
+        + "".join(line.format(v.replace(",", sep), i=i) + "\n" for i, v in enumerate(FAITHFUL_LINES))
+    )
+    table, summary = fitted_columns(tmp_path, text)
+    pd.testing.assert_frame_equal(table, FAITHFUL, check_dtype=False)
+    assert note in summary
+    summary, _ = em_fit_of(tmp_path, tmp_path / "data.csv")
+    assert summary_log_likelihood(summary) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.01)
+
+
+def test_shifted_columns_of_the_review_are_not_shifted(tmp_path):
+    table, _ = fitted_columns(tmp_path, "a,b\n1.5,100.5,\n2.5,200.5,\n3.5,300.5,\n")
+    assert table.to_dict("list") == {"a": [1.5, 2.5, 3.5], "b": [100.5, 200.5, 300.5]}
+
+
+def test_one_column_of_decimal_commas_with_the_decimal_option(tmp_path):
+    text = "a\n1,5\n3,5\n5,25\n4\n"
+    table, summary = fitted_columns(tmp_path, text, "--decimal", ",")
+    assert table["a"].tolist() == [1.5, 3.5, 5.25, 4.0]
+    assert "(separator ';', detected; decimal ',')" in summary
+
+
+def test_quoted_decimal_commas_in_a_comma_separated_file(tmp_path):
+    """sep = decimal = ',': refused before ("--decimal ',' is also the separator"); the quotes tell them apart."""
+    path = tmp_path / "data.csv"
+    FAITHFUL.to_csv(path, index=False, decimal=",")  # pandas quotes the cells holding the separator
+    assert '"3,6",79' in path.read_text(encoding="utf-8").splitlines()[1]
+    summary, out = em_fit_of(tmp_path, path, "--decimal", ",")
+    assert summary_log_likelihood(summary) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.01)
+    assert "(separator ',', detected; decimal ',')" in summary
+    pd.testing.assert_frame_equal(pd.read_csv(out / "assignments.csv")[["eruptions", "waiting"]], FAITHFUL)
+
+
+@pytest.mark.parametrize(
+    ("to_csv", "options", "grouped"),
+    [
+        ({}, ["--thousands", ","], "{:,.1f}"),
+        ({"sep": ";", "decimal": ","}, ["--decimal", ",", "--thousands", "."], "{:,.1f}"),
+    ],
+    ids=["comma-groups", "point-groups"],
+)
+def test_thousands_option_reads_grouped_digits(tmp_path, to_csv, options, grouped):
+    text = [grouped.format(1000 * w) for w in FAITHFUL.waiting]
+    if to_csv:
+        text = [t.translate(str.maketrans(",.", ".,")) for t in text]
+    path = tmp_path / "data.csv"
+    FAITHFUL.assign(waiting=text).to_csv(path, index=False, **to_csv)
+    summary, out = em_fit_of(tmp_path, path, *options)
+    assert "272 rows; columns used: eruptions, waiting." in summary
+    written = pd.read_csv(out / "assignments.csv")
+    np.testing.assert_array_equal(written["waiting"], 1000 * FAITHFUL.waiting)
+    np.testing.assert_array_equal(written["eruptions"], FAITHFUL.eruptions)
+
+
+def test_columns_option_takes_a_quoted_name_holding_a_comma(tmp_path):
+    path = tmp_path / "data.csv"
+    FAITHFUL.rename(columns={"eruptions": "length, min"}).to_csv(path, index=False)
+    summary, out = em_fit_of(tmp_path, path, "--columns", '"length, min", waiting')
+    assert "columns used (--columns): length, min, waiting." in summary
+    assert list(pd.read_csv(out / "assignments.csv").columns[:2]) == ["length, min", "waiting"]
+    assert summary_log_likelihood(summary) == pytest.approx(FAITHFUL_FULL_2_LOGLIK, abs=0.01)
+    assert "a name that holds a comma in double quotes" in " ".join(_fit_help().split())
+
+
+def _fit_help() -> str:
+    parser = cli.build_parser()
+    action = next(a for a in parser._subparsers._group_actions if a.choices)
+    return action.choices["fit"].format_help()
+
+
+def test_row_numbering_marks_an_id_only_from_20_rows(tmp_path):
+    """A small count column (0, 1, 2 in three rows) is data; the same numbering in 20 rows is an ID."""
+    from argparse import Namespace
+
+    from bayes_gmm._cli_input import MIN_ROWS_FOR_NUMBERING, load_columns
+
+    assert MIN_ROWS_FOR_NUMBERING == 20
+    rng = np.random.default_rng(0)
+    for n, left_out in [(3, {}), (19, {}), (20, {"children": "an ID: the integers 0..19, one per row"})]:
+        path = tmp_path / "data.csv"
+        pd.DataFrame({"a": rng.normal(size=n), "children": rng.permutation(n)}).to_csv(path, index=False)
+        args = Namespace(demo=False, csv=str(path), columns=None, sep=None, decimal=".", thousands=None)
+        assert load_columns(args).left_out == left_out, n
 
 
 def test_text_id_and_label_columns_are_left_out_and_named(tmp_path, capsys):
@@ -1101,32 +1244,194 @@ def dead_pid() -> int:
     return proc.pid
 
 
+def stage_of(tmp_path: Path, pid: int, letters: str, *, old: str | None = None) -> Path:
+    """A staging folder of a run into tmp_path/out, as replace_directory makes it (not locked)."""
+    from bayes_gmm._io import LOCK_NAME, OLD_NAME, _host_tag
+
+    folder = tmp_path / f".out.partial-{_host_tag()}-{pid}-{letters}"
+    (folder / "results").mkdir(parents=True)
+    (folder / "results" / "summary.txt").write_text("unfinished", encoding="utf-8")
+    (folder / LOCK_NAME).touch()
+    if old is not None:
+        (folder / OLD_NAME).mkdir()
+        (folder / OLD_NAME / "summary.txt").write_text(old, encoding="utf-8")
+    return folder
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """Hold the staging folder's lock as its run does: an open file description of its own, so that the
+    cleaner's (another one, even in this process) cannot take it."""
+    import fcntl
+
+    from bayes_gmm._io import LOCK_NAME
+
+    with open(folder / LOCK_NAME, "rb") as file:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock: elsewhere no writer is judged gone")
 def test_hidden_folders_of_killed_runs_are_cleaned_and_a_running_ones_kept(tmp_path):
     from bayes_gmm._cli_output import OutputFolder
-    from bayes_gmm._io import _host_tag
 
     out = tmp_path / "out"
-    dead, alive = dead_pid(), os.getppid()  # pytest's parent: running throughout
-    folders = {
-        "killed": f".out.partial-{_host_tag()}-{dead}-abc123",
-        "killed-swap": f".out.old-{_host_tag()}-{dead}-def456",
-        "running": f".out.partial-{_host_tag()}-{alive}-ghi789",
-        "other-host": f".out.partial-0badc0de-{dead}-jkl012",
-        "other-out": f".out2.partial-{_host_tag()}-{dead}-mno345",
-    }
-    for name in folders.values():
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "summary.txt").write_text(name, encoding="utf-8")
-    OutputFolder(str(out))
-    # out was missing: the results a killed swap had moved aside are back in place
-    assert (out / "summary.txt").read_text(encoding="utf-8") == folders["killed-swap"]
-    kept = {folders["running"], folders["other-host"], folders["other-out"]}
-    assert {p.name for p in tmp_path.iterdir()} == kept | {"out"}
-    # a run into the same --out: its own hidden folder carries its PID, and it is gone afterwards
-    (tmp_path / folders["killed"]).mkdir()
-    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == kept | {"out"}
-    assert (out / "summary.txt").read_text(encoding="utf-8").startswith("Gaussian mixture by EM")
+    dead = dead_pid()
+    killed = stage_of(tmp_path, dead, "abc123")
+    killed_swap = stage_of(tmp_path, dead, "def456", old="earlier results")
+    # The bug: a running run in another PID namespace (a container on this host) has a PID that
+    # os.kill(pid, 0) cannot find; its lock is what tells it runs.
+    running = stage_of(tmp_path, dead, "ghi789")
+    # And this process's own PID does not keep a folder whose lock no one holds.
+    unlocked = stage_of(tmp_path, os.getpid(), "jkl012")
+    other_host = tmp_path / f".out.partial-0badc0de-{dead}-mno345"
+    other_out = tmp_path / ".out2.partial-{}-{}-pqr678".format(killed.name.split("-")[1], dead)
+    for folder in (other_host, other_out):
+        folder.mkdir()
+    with locked(running):
+        OutputFolder(str(out))
+        # out was missing: the results a killed swap had moved aside are back in place
+        assert (out / "summary.txt").read_text(encoding="utf-8") == "earlier results"
+        kept = {running.name, other_host.name, other_out.name}
+        assert {p.name for p in tmp_path.iterdir()} == kept | {"out"}
+        assert not killed.exists() and not killed_swap.exists() and not unlocked.exists()
+        # a run into the same --out while the other still runs: its own folder is gone afterwards
+        stage_of(tmp_path, dead, "stu901")
+        assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == 0
+        assert {p.name for p in tmp_path.iterdir()} == kept | {"out"}
+        assert (out / "summary.txt").read_text(encoding="utf-8").startswith("Gaussian mixture by EM")
+    OutputFolder(str(out))  # the lock released: that run has gone
+    assert {p.name for p in tmp_path.iterdir()} == {other_host.name, other_out.name, "out"}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_a_stage_locked_by_another_process_is_kept(tmp_path):
+    """A real second process holding the lock (as a run in another container would)."""
+    running = stage_of(tmp_path, dead_pid(), "abc123")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys\nf = open(sys.argv[1], 'rb')\nfcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\nsys.stdin.read()",
+            str(running / "lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    from bayes_gmm._io import remove_stale_stages
+
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        assert remove_stale_stages(tmp_path / "out") == [] and running.is_dir()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert remove_stale_stages(tmp_path / "out") == [running] and not running.exists()
+
+
+def test_a_run_whose_stage_was_removed_fails_loudly_and_swaps_nothing(tmp_path):
+    """Before, atomic_path made the removed folder again and the run swapped in what it wrote after."""
+    from bayes_gmm._io import atomic_path, replace_directory, write_text_atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.txt").write_text("earlier", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="staging folder of this run was removed"):
+        with replace_directory(out) as folder:
+            write_text_atomic(folder / "summary.txt", "new")
+            shutil.rmtree(folder.parent)  # a cleaner that judged this run dead
+            with atomic_path(folder / "plots" / "density.png") as tmp:
+                tmp.write_bytes(b"png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (out / "summary.txt").read_text(encoding="utf-8") == "earlier"
+
+
+def test_a_stage_replaced_under_a_run_is_not_swapped_in(tmp_path):
+    from bayes_gmm._io import replace_directory, write_text_atomic
+
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="removed or replaced by another process before the swap"):
+        with replace_directory(out) as folder:
+            write_text_atomic(folder / "summary.txt", "new")
+            shutil.rmtree(folder.parent)
+            folder.mkdir(parents=True)  # the same names, other folders
+            (folder.parent / "lock").touch()
+            (folder / "summary.txt").write_text("someone else's", encoding="utf-8")
+    assert not out.exists()
+
+
+MOUNTINFO = (
+    "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    "36 22 8:1 /srv/data /home/me/my\\040results rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    "37 22 0:31 / /tmp/tab\\011and\\134slash rw - tmpfs tmpfs rw\n"
+)
+
+
+def test_mountinfo_parser():
+    from bayes_gmm._io import mount_points
+
+    assert mount_points(MOUNTINFO) == {"/", "/home/me/my results", "/tmp/tab\tand\\slash"}
+
+
+def test_out_on_a_bind_mount_is_refused(tmp_path, monkeypatch):
+    """A bind mount within one file system: os.path.ismount says no; the kernel's mount list says yes."""
+    from bayes_gmm import _io
+    from bayes_gmm._cli_output import OutputFolder
+
+    out = tmp_path / "my results"
+    out.mkdir()
+    line = f"40 22 8:1 /srv {str(out).replace(' ', chr(92) + '040')} rw - ext4 /dev/sda1 rw\n"
+    real_open = open
+
+    def fake_open(file, *args, **kwargs):
+        if file == "/proc/self/mountinfo":
+            return io.StringIO(MOUNTINFO + line)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(_io, "open", fake_open, raising=False)
+    assert not os.path.ismount(out) and _io.is_mount_point(out)
+    with pytest.raises(cli.CLIError, match="is a mount point, which a run cannot replace"):
+        OutputFolder(str(out))
+
+
+BIND_MOUNTED = """
+import sys
+from bayes_gmm._cli_output import CLIError, OutputFolder
+try:
+    OutputFolder(sys.argv[1])
+except CLIError as exc:
+    print(exc)
+"""
+
+
+def _can_bind_mount() -> str | None:
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return "needs Linux and unshare"
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    return (
+        None if probe.returncode == 0 else "unshare -m is not permitted here (needs root or user namespaces)"
+    )
+
+
+@pytest.mark.skipif(_can_bind_mount() is not None, reason=str(_can_bind_mount()))
+def test_out_on_a_real_bind_mount_is_refused(tmp_path):
+    """A real bind mount in a mount namespace of its own (unshare -m: the host does not see it)."""
+    out = tmp_path / "my out"
+    out.mkdir()
+    script = 'mount --bind "$1" "$1" && exec "$2" -c "$3" "$1"'
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(out), sys.executable, BIND_MOUNTED],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"mount --bind is not permitted here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert f"--out {out} is a mount point" in done.stdout
+    assert not os.path.ismount(out)  # here, outside that namespace, it is a plain folder
 
 
 STALLED_WHILE_WRITING = """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
+import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,17 @@ WHITESPACE = r"\s+"
 SEPARATORS = (",", ";", "\t", "|")
 #: --sep names for characters that are awkward to type; "whitespace" is any run of spaces and tabs.
 SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "whitespace": WHITESPACE}
-#: Lines of the file that separator detection reads.
+#: Records of the file that separator detection reads.
 SNIFF_LINES = 50
+#: A line starting with this is a comment: skipped (but counted in the line numbers of messages).
+COMMENT = "#"
+#: Characters that group digits (1,234.5 or 1.234,5 or 1'234.5 or 1 234,5): --thousands gives the file's.
+THOUSANDS = (",", ".", "'", " ")
+#: How each is given on a command line.
+THOUSANDS_OPTION = {",": ",", ".": ".", "'": '"\'"', " ": "space"}
+#: The row-numbering rule (0..n-1 or 1..n marks an ID) applies from this many rows: in fewer, a small
+#: count (0, 1, 2 in three rows) numbers the rows by chance.
+MIN_ROWS_FOR_NUMBERING = 20
 
 #: Integer columns by these names (lower case, spaces, dots and dashes as "_") hold labels or IDs.
 ID_NAMES = frozenset(
@@ -55,16 +65,20 @@ class InputColumns:
 
 def load_columns(args) -> InputColumns:
     """The data a `fit` or `select-k` of a CSV file (or --demo) fits: read, checked, columns chosen."""
-    table, source = read_table(args)
-    return select_columns(table, args.columns, source=source, decimal=args.decimal)
+    decimal = check_decimal(args.decimal)
+    thousands = check_thousands(args.thousands, decimal)
+    table, source, lines = read_table(args)
+    return select_columns(
+        table, args.columns, source=source, decimal=decimal, thousands=thousands, lines=lines
+    )
 
 
-def read_table(args) -> tuple[pd.DataFrame, str]:
-    """The CSV file (or the demo data) as read, and a description of it for the summary."""
+def read_table(args) -> tuple[pd.DataFrame, str, list[int] | None]:
+    """The CSV file (or the demo data) as read, a description of it for the summary, each row's file line."""
     if args.demo:
         if args.csv is not None:
             raise CLIError("give either a CSV file or --demo, not both")
-        return datasets.load_faithful(), "the bundled Old Faithful data"
+        return datasets.load_faithful(), "the bundled Old Faithful data", None
     if args.csv is None:
         raise CLIError("no data: give a CSV file, or --demo for the bundled Old Faithful data")
     path = Path(args.csv)
@@ -76,48 +90,170 @@ def read_table(args) -> tuple[pd.DataFrame, str]:
     if not path.is_file():
         raise CLIError(f"CSV file not found: {path}")
     decimal = check_decimal(args.decimal)
+    lines = _file_lines(path)
     if args.sep is None:
-        sep, how = detect_separator(path, decimal), "detected"
+        sep, how = _detect(lines, decimal), "detected"
     else:
         sep, how = separator_option(args.sep), "--sep"
-    if sep == decimal:
-        raise CLIError(
-            f"--decimal {decimal!r} is also the separator ({how}); give another, e.g. --sep ';' --decimal ','"
-        )
-    try:
-        table = pd.read_csv(path, sep=sep, decimal=decimal)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CLIError(f"could not read {path} as CSV: {exc}") from None
     shown = "whitespace" if sep == WHITESPACE else repr(sep)
-    return table, f"{path} (separator {shown}, {how}" + (f"; decimal {decimal!r})" if decimal != "." else ")")
+    layout = _layout(path, _records(lines, sep), f"separator {shown}, {how}", sep, decimal)
+    try:
+        with warnings.catch_warnings():  # index_col=False on a trailing separator: the empty field is dropped
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                io.StringIO("".join(lines)),
+                sep=sep,
+                # the decimal character may also separate, in quoted cells: select_columns reads those
+                decimal="." if sep == decimal else decimal,
+                dtype=str if sep == decimal else None,
+                index_col=0 if layout.row_names else False,
+            )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CLIError(f"could not read {path} as CSV: {' '.join(str(exc).split())}") from None
+    if layout.row_names:
+        table = table.reset_index(drop=True)
+    rows = layout.lines if len(layout.lines) == len(table) else None  # as pandas counts, if it differs
+    notes = "".join(f"; {note}" for note in layout.notes)
+    decimal_note = f"; decimal {decimal!r}" if decimal != "." else ""
+    return table, f"{path} (separator {shown}, {how}{decimal_note}{notes})", rows
 
 
 def detect_separator(path: Path, decimal: str = ".") -> str:
-    """The separator of a delimited text file, from its first :data:`SNIFF_LINES` non-blank lines.
+    """The separator of a delimited text file, from its first :data:`SNIFF_LINES` records.
 
-    Of :data:`SEPARATORS` (``,`` ``;`` tab ``|``), the one that splits every one of those lines (header
-    included, quotes respected) into the same number of fields, at least two, wins; if several do, the one
-    giving the most fields, then the first. Failing that, runs of whitespace if they split every line alike; failing that, the
-    file is one column (``,``). This is stricter than :class:`csv.Sniffer` (character frequencies, which
-    raises on a one-column file) and than pandas' ``sep=None`` (which sniffs the first line only): a line
-    of ``1,5;2,3`` (decimal commas) splits alike at ``;`` but not at ``,`` once the header is counted.
+    Of :data:`SEPARATORS` (``,`` ``;`` tab ``|``), one fits if it splits every data line (quotes respected)
+    into as many fields as the header, at least two, or every one into one field more (a trailing
+    separator, or R's row names); if several fit, one that gives the header's number of fields wins, then
+    the one giving the most fields, then one that is not the decimal character, then the first.
+    Failing that, runs of whitespace, if they fit. The decimal character fits only if it splits every line
+    alike (quoted decimal commas). If none fits, the one that splits the header into most fields is
+    returned (reading then names the first line that does not match it); a file whose header none splits
+    is one column (read with ``,``, or ``;`` where ``,`` is the decimal character: never the decimal).
+    This is stricter than :class:`csv.Sniffer` (character frequencies, which raises on a one-column file)
+    and than pandas' ``sep=None`` (which sniffs the first line only): a line of ``1,5;2,3`` (decimal
+    commas) splits alike at ``;`` but not at ``,`` once the header is counted. Lines starting with
+    ``#`` are comments.
     """
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
-        lines = list(itertools.islice((line for line in file if line.strip()), SNIFF_LINES))
-    if not lines:
-        return ","  # pandas reports the empty file
-    best, most = None, 1
-    for sep in SEPARATORS:
-        if sep == decimal:
-            continue
-        counts = {len(fields) for fields in csv.reader(lines, delimiter=sep)}
-        if len(counts) == 1 and (n := counts.pop()) > most:
-            best, most = sep, n
-    if best is not None:
-        return best
-    if len({len(line.split()) for line in lines}) == 1 and len(lines[0].split()) > 1:
+    return _detect(_file_lines(path), decimal)
+
+
+def _detect(lines: list[str], decimal: str) -> str:
+    sniffed = [line for line in lines if line.strip()][:SNIFF_LINES]
+    one_column = ";" if decimal == "," else ","
+    if not sniffed:
+        return one_column  # reading reports the empty file
+    fitting, header_fields = {}, {}
+    for sep in (*SEPARATORS, WHITESPACE):
+        counts = [len(fields) for _, fields in _records(sniffed, sep)]
+        header, data = counts[0], set(counts[1:])
+        alike = data <= {header} if sep == decimal else len(data) <= 1 and data <= {header, header + 1}
+        if alike and max(counts) >= 2:
+            fitting[sep] = (
+                data <= {header},
+                max(counts),
+                sep != decimal,
+            )  # as many fields as the header first
+        if sep != WHITESPACE and sep != decimal:
+            header_fields[sep] = header
+    chars = {sep: n for sep, n in fitting.items() if sep != WHITESPACE}
+    if chars:
+        return max(chars, key=chars.get)  # the first of the best
+    if WHITESPACE in fitting:
         return WHITESPACE
-    return ","
+    most = max(header_fields, key=header_fields.get)
+    return most if header_fields[most] >= 2 else one_column
+
+
+@dataclass(frozen=True)
+class _Layout:
+    lines: list[int]  # the file line of each data row
+    row_names: bool  # each data line starts with a row name the header does not name (R's write.table)
+    notes: tuple[str, ...]  # for the summary
+
+
+def _layout(path: Path, records: list[tuple[int, list[str]]], how: str, sep: str, decimal: str) -> _Layout:
+    """How the records split at `sep` line up with the header, or a CLIError naming the first that does not."""
+    if not records:
+        raise CLIError(f"could not read {path} as CSV: it is empty")
+    (header_line, header), data = records[0], records[1:]
+    if not data:
+        raise CLIError(f"{path} has no data rows: only a header (line {header_line})")
+    split = [(line, cells) for line, cells in data if len(cells) > 1]
+    if len(header) == 1 and split and sep == "," and decimal == ".":
+        if all(re.fullmatch(r"[+-]?\d*,\d+", ",".join(cells).strip()) for _, cells in split[:SNIFF_LINES]):
+            line, cells = split[0]
+            raise CLIError(
+                f"{path} is one column of numbers written with a decimal comma ({','.join(cells)!r} on line "
+                f"{line}); give --decimal ,"
+            )
+    fields = len(data[0][1])
+    expected = fields if fields in (len(header), len(header) + 1) else len(header)
+    for line, cells in data:
+        if len(cells) != expected:
+            if expected == len(header):
+                model = f"the header (line {header_line}) has {_fields(len(header))}"
+            else:
+                model = (
+                    f"line {data[0][0]} has {_fields(fields)}, one more than the header (line {header_line})"
+                )
+            raise CLIError(
+                f"{path}: line {line} has {_fields(len(cells))} where {model} ({how}); correct that line, or "
+                f"give the separator with --sep"
+            )
+    lines = [line for line, _ in data]
+    if expected == len(header):
+        return _Layout(lines, row_names=False, notes=())
+    if all(not cells[-1].strip() for _, cells in data):
+        return _Layout(lines, row_names=False, notes=("a trailing separator on each data line, ignored",))
+    return _Layout(
+        lines,
+        row_names=True,
+        notes=("the first field of each data line is a row name the header does not name, not fitted",),
+    )
+
+
+def _fields(n: int) -> str:
+    return f"{n} field" if n == 1 else f"{n} fields"
+
+
+def _file_lines(path: Path) -> list[str]:
+    """The file's lines, comment (``#``) and blank lines emptied: pandas skips them, their numbers count."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            text = file.read()
+    except UnicodeDecodeError as exc:
+        raise CLIError(
+            f"could not read {path} as CSV: it is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            f"save it as UTF-8"
+        ) from None
+    return [
+        "\n" if not line.strip() or line.lstrip().startswith(COMMENT) else line
+        for line in io.StringIO(text, newline="")
+    ]
+
+
+def _records(lines: list[str], sep: str) -> list[tuple[int, list[str]]]:
+    """(first line number, fields) of each non-blank record of `lines`, split at `sep`, quotes respected."""
+    if sep == WHITESPACE:
+        split = (
+            (
+                number,
+                next(csv.reader([line.replace("\t", " ").strip()], delimiter=" ", skipinitialspace=True)),
+            )
+            for number, line in enumerate(lines, 1)
+            if line.strip()
+        )
+        return list(split)
+    records, start = [], 1
+    try:
+        reader = csv.reader(lines, delimiter=sep)
+        for fields in reader:
+            if fields:
+                records.append((start, fields))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise CLIError(f"could not read the CSV file near line {start}: {exc}") from None
+    return records
 
 
 def separator_option(text: str) -> str:
@@ -137,33 +273,57 @@ def check_decimal(text: str) -> str:
     return text
 
 
+def check_thousands(text: str | None, decimal: str) -> str | None:
+    if text is None:
+        return None
+    if text.lower() == "space":
+        text = " "
+    if text not in THOUSANDS or text == decimal:
+        raise CLIError(
+            f"--thousands must be one of , . ' space, not the decimal character {decimal!r}; got {text!r}. "
+            f"Use e.g. --thousands {',' if decimal != ',' else '.'}"
+        )
+    return text
+
+
 def select_columns(
-    table: pd.DataFrame, columns: str | None, *, source: str = "the data", decimal: str = "."
+    table: pd.DataFrame,
+    columns: str | None,
+    *,
+    source: str = "the data",
+    decimal: str = ".",
+    thousands: str | None = None,
+    lines: list[int] | None = None,
 ) -> InputColumns:
     """The columns to fit: those named by --columns, or by default every numeric column that is not an ID.
 
-    A column of numbers with a cell that is not one (``79x``) is an error, named with its row and text,
-    whether or not --columns names it: it is never dropped silently. By default a column of text (no
-    numbers in the majority of its cells) or true/false values is left out, and so is an integer column
-    that :func:`id_like` calls an ID or label; the summary says so. Integer columns with few distinct
-    values are kept: counts are data, and only a name or a 1..n numbering marks a column as labels.
+    A column of numbers with a cell that is not one (``79x``, ``inf``) is an error, named with its line
+    (`lines`: the file line of each row; without, the data row) and text, whether or not --columns names
+    it: it is never dropped silently. By default a column of text (no numbers in the majority of its
+    cells) or true/false values is left out, and so is an integer column that :func:`id_like` calls an ID
+    or label; the summary says so. Integer columns with few distinct values are kept: counts are data,
+    and only a name or a numbering of many rows marks a column as labels.
     """
-    kinds = {name: _column_kind(table[name], decimal) for name in table.columns}
+    kinds = {name: _column_kind(table[name], decimal, thousands) for name in table.columns}
+    where = _where(lines)
     for name, (kind, detail) in kinds.items():
-        if kind == "mixed" and (columns is None or name in _column_list(columns)):
-            raise CLIError(_bad_cell_message(name, *detail, decimal=decimal))
+        if kind == "mixed" and (columns is None or name in column_names(columns)):
+            row, text, n_bad = detail
+            raise CLIError(
+                _bad_cell_message(name, where(row), text, n_bad, decimal=decimal, thousands=thousands)
+            )
     left_out = {}
     if columns is not None:
-        wanted = _column_list(columns)
+        wanted = column_names(columns)
         if not wanted:
             raise CLIError(
-                f"--columns names no column; got {columns!r}. Use e.g. --columns {','.join(table.columns[:2])}"
+                f"--columns names no column; got {columns!r}. Use e.g. --columns {columns_text(table.columns[:2])}"
             )
         repeated = sorted({c for c in wanted if wanted.count(c) > 1})
         if repeated:
             raise CLIError(
                 f"--columns names {repeated} more than once; give each column once, e.g. "
-                f"--columns {','.join(dict.fromkeys(wanted))}"
+                f"--columns {columns_text(dict.fromkeys(wanted))}"
             )
         missing = [c for c in wanted if c not in table.columns]
         if missing:
@@ -184,10 +344,19 @@ def select_columns(
         if table.shape[1] == 0:
             what = f" (left out: {_reasons(left_out)})" if left_out else ""
             raise CLIError(f"the data has no numeric columns{what}; choose columns with --columns")
-    if table.isna().to_numpy().any():
-        rows = np.flatnonzero(table.isna().to_numpy().any(axis=1))
+    values = table.to_numpy(dtype=np.float64)
+    if np.isnan(values).any():
+        rows = np.flatnonzero(np.isnan(values).any(axis=1))
+        column = table.columns[np.flatnonzero(np.isnan(values[rows[0]]))[0]]
         raise CLIError(
-            f"{len(rows)} row(s) have missing values (first: data row {rows[0] + 1}); drop or impute them"
+            f"{len(rows)} row(s) have missing values (first: column {column!r} {where(rows[0])}); "
+            f"drop or impute them"
+        )
+    if not np.isfinite(values).all():
+        row, j = np.argwhere(~np.isfinite(values))[0]
+        raise CLIError(
+            f"column {table.columns[j]!r} holds {values[row, j]} {where(row)}, which is not a finite number; "
+            f"correct the file, or leave the column out with --columns"
         )
     return InputColumns(table=table, source=source, left_out=left_out, chosen=columns is not None)
 
@@ -196,8 +365,9 @@ def id_like(name, column: pd.Series) -> str | None:
     """Why an integer column is an ID or label rather than a measurement, or None if it is neither.
 
     An integer column is one if its name says so (:data:`ID_NAMES`, a name ending in ``_id`` or ``Id``, or
-    pandas' ``Unnamed: 0`` for a header cell left empty, as an index written by ``to_csv`` has), or if its
-    values number the rows: 0..n-1 or 1..n, each once, in any order.
+    pandas' ``Unnamed: 0`` for a header cell left empty, as an index written by ``to_csv`` has), or, in a
+    table of at least :data:`MIN_ROWS_FOR_NUMBERING` rows, if its values number the rows: 0..n-1 or
+    1..n, each once, in any order.
     """
     if not pd.api.types.is_integer_dtype(column):
         return None
@@ -210,40 +380,67 @@ def id_like(name, column: pd.Series) -> str | None:
     values = np.sort(column.to_numpy())
     n = len(values)
     for first in (0, 1):
-        if n > 1 and values[0] == first and np.array_equal(values, np.arange(first, first + n)):
+        if n >= MIN_ROWS_FOR_NUMBERING and np.array_equal(values, np.arange(first, first + n)):
             return f"an ID: the integers {first}..{first + n - 1}, one per row"
     return None
+
+
+def column_names(text: str) -> list[str]:
+    """The names --columns gives: comma-separated; a name holding a comma in double quotes (``"a, b",c``)."""
+    return [name.strip() for name in next(csv.reader([text], skipinitialspace=True), []) if name.strip()]
+
+
+def columns_text(names) -> str:
+    """Names as --columns takes them (the inverse of :func:`column_names`), quoted for a shell."""
+    text = ",".join(f'"{name}"' if "," in str(name) or '"' in str(name) else str(name) for name in names)
+    return text if re.fullmatch(r"[\w.,:+-]*", text) else "'" + text.replace("'", "'\\''") + "'"
 
 
 def _reasons(left_out: dict[str, str]) -> str:
     return "; ".join(f"{name} ({why})" for name, why in left_out.items())
 
 
-def _column_list(columns: str) -> list[str]:
-    return [c.strip() for c in columns.split(",") if c.strip()]
+def _where(lines: list[int] | None):
+    """Where the table's row (from 0) is, in messages: its file line, or without lines its data row."""
+    if lines is None:
+        return lambda row: f"in data row {row + 1} (counting from 1 below the header)"
+    return lambda row: f"on line {lines[row]}"
 
 
-def _column_kind(column: pd.Series, decimal: str) -> tuple[str, object]:
-    """("numeric", its numbers), ("text", why), or ("mixed", (data row, text, number of bad cells))."""
+def _grouped(thousands: str, decimal: str) -> str:
+    """A regular expression for a number whose digits `thousands` groups by three (1,234,567.5)."""
+    t, d = re.escape(thousands), re.escape(decimal)
+    return rf"[+-]?\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d*)?"
+
+
+def _column_kind(column: pd.Series, decimal: str, thousands: str | None = None) -> tuple[str, object]:
+    """("numeric", its numbers), ("text", why), or ("mixed", (row from 0, text, number of bad cells))."""
     if pd.api.types.is_bool_dtype(column):
         return "text", "true/false values, not numbers"
-    if not column.notna().any():  # a trailing separator on every line makes one
+    if not column.notna().any():  # a header cell over nothing
         return "text", "no values"
     if pd.api.types.is_numeric_dtype(column):
         return "numeric", column
     present = column.notna().to_numpy()
     raw = column.astype(str).str.strip()
     text = raw
+    if thousands is not None:  # only where the digits are grouped by three: 1,2 is no thousand
+        grouped = raw.str.fullmatch(_grouped(thousands, decimal)).fillna(False).astype(bool)
+        text = raw.where(~grouped, raw.str.replace(thousands, "", regex=False))
     if decimal != ".":  # a point is then no decimal point (1.500 may be a thousand and a half)
-        text = raw.where(~raw.str.contains(".", regex=False)).str.replace(decimal, ".", regex=False)
+        text = text.where(~text.str.contains(".", regex=False)).str.replace(decimal, ".", regex=False)
     numbers = _parses(text, present)
     bad = np.flatnonzero(present & ~numbers)
     if len(bad) == 0:
         return "numeric", pd.to_numeric(text.where(present))
-    # numbers in the other notation (decimal commas without --decimal ,, or points with it) count as numbers
+    # numbers in another notation (decimal commas without --decimal ,, points with it, grouped digits)
+    # count as numbers: such a column is mostly numbers, so a bad cell is an error, not a text column
     numbers = numbers | _parses(raw.str.replace(",", ".", regex=False) if decimal == "." else raw, present)
+    for mark in THOUSANDS:
+        if mark != decimal:
+            numbers = numbers | raw.str.fullmatch(_grouped(mark, decimal)).fillna(False).to_numpy(dtype=bool)
     if 2 * numbers.sum() > present.sum():  # mostly numbers: a typo, not a column of text
-        return "mixed", (int(bad[0]) + 1, column.iloc[bad[0]], len(bad))
+        return "mixed", (int(bad[0]), column.iloc[bad[0]], len(bad))
     return "text", f"text such as {column.iloc[bad[0]]!r}, not numbers"
 
 
@@ -251,21 +448,33 @@ def _parses(text: pd.Series, present: np.ndarray) -> np.ndarray:
     return pd.to_numeric(text.where(present), errors="coerce").notna().to_numpy()
 
 
-def _bad_cell_message(name, row: int, text, n_bad: int, *, decimal: str) -> str:
-    if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", str(text).strip()):
+def _bad_cell_message(name, where: str, text, n_bad: int, *, decimal: str, thousands: str | None) -> str:
+    cell = str(text).strip()
+    marks = [
+        m for m in THOUSANDS if m not in (decimal, thousands) and re.fullmatch(_grouped(m, decimal), cell)
+    ]
+    option = f"--thousands {THOUSANDS_OPTION[marks[0]]}" if marks else ""
+    grouping = f"; or, if {marks[0]!r} groups digits by three, give {option}" if marks else ""
+    if decimal == "." and re.fullmatch(r"[+-]?\d*,\d+", cell):
         return (
-            f"column {name!r} holds numbers written with a decimal comma ({str(text)!r} in data row {row}); "
-            f"give --decimal ,"
+            f"column {name!r} holds numbers written with a decimal comma ({cell!r} {where}); "
+            f"give --decimal ,{grouping}"
         )
-    if decimal != "." and re.fullmatch(r"[+-]?\d*\.\d+", str(text).strip()):
+    if decimal != "." and re.fullmatch(r"[+-]?\d*\.\d+", cell):
         return (
-            f"column {name!r} holds a number written with a decimal point ({str(text)!r} in data row {row}) "
+            f"column {name!r} holds a number written with a decimal point ({cell!r} {where}) "
             f"where --decimal is {decimal!r}; correct the file, or leave out --decimal if it writes points"
+            f"{grouping}"
+        )
+    if marks:
+        return (
+            f"column {name!r} holds numbers with digits grouped by {marks[0]!r} ({cell!r} {where}); "
+            f"give {option}"
         )
     others = f" ({n_bad} such cells in all)" if n_bad > 1 else ""
     return (
-        f"column {name!r} holds numbers but data row {row} (counting from 1 below the header) has "
-        f"{str(text)!r}, which is not a number{others}; correct the file, or leave the column out with --columns"
+        f"column {name!r} holds numbers but {where} it has {cell!r}, which is not a number{others}; "
+        f"correct the file, or leave the column out with --columns"
     )
 
 
@@ -284,7 +493,7 @@ def open_large(args) -> DaskData:
         raise CLIError(f"--init-sample-size must be an integer >= 1; got {args.init_sample_size}")
     columns = None
     if args.columns is not None:
-        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        columns = column_names(args.columns)
         if not columns or len(set(columns)) != len(columns):
             raise CLIError(f"--columns must name each column once; got {args.columns!r}")
     try:
@@ -372,13 +581,19 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help="use the bundled Old Faithful data")
     parser.add_argument(
         "--columns",
-        help="comma-separated columns to use (default: every numeric column but IDs and labels, see the summary)",
+        help="comma-separated columns to use, a name that holds a comma in double quotes: "
+        "--columns '\"length, cm\",width' (default: every numeric column but IDs and labels, see the summary)",
     )
     parser.add_argument(
         "--sep",
         help="the CSV file's separator: one character, tab or whitespace (default: detected among , ; tab |)",
     )
     parser.add_argument("--decimal", default=".", help="the CSV file's decimal point (default .; e.g. ,)")
+    parser.add_argument(
+        "--thousands",
+        help="the character grouping the digits of large numbers in the CSV file (1,234.5: ,; 1.234,5: .), "
+        "if it has one: , . ' or space",
+    )
     parser.add_argument(
         "--covariance",
         type=covariance_names,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_gmm._interrupt import INTERRUPT
-from bayes_gmm._io import atomic_path, remove_stale_stages, replace_directory
+from bayes_gmm._io import atomic_path, is_mount_point, remove_stale_stages, replace_directory
 
 
 class CLIError(Exception):
@@ -99,7 +99,7 @@ class OutputFolder:
         path, shown = self.path, self.shown
         if not path.is_dir():
             return
-        if os.path.ismount(path):
+        if is_mount_point(path):
             raise CLIError(
                 f"--out {shown} is a mount point, which a run cannot replace (it swaps a new folder in by "
                 f"renaming); give a folder inside it, e.g. --out {shown / 'results'}"
