@@ -110,7 +110,8 @@ def fit_em(
     random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seed for the starts; the same seed gives the same fit (the accepted kinds: see
         :func:`bayes_gmm._validation.seed_sequence`). Start ``i`` draws from the ``i``-th stream of it, so
-        the k-means start (the first) is the same for every `n_init`.
+        the first start (hierarchical or k-means) is the same for every `n_init`; the hierarchical start
+        uses its stream only to draw the subset of rows it clusters.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weight of each sample: a sample of weight ``g`` counts as ``g`` copies of itself
         (integer weights give the fit of the data with the rows repeated). The log-likelihood is the
@@ -124,8 +125,9 @@ def fit_em(
         reproducibly from `random_seed`. In memory, the hierarchical clustering of ``init="hc"`` runs on
         a subset of this many rows of positive weight (default 2,000, as mclust; time and memory grow as
         its square, at most 20,000). Dask data: all the starts (all `n_init` of them, run to convergence)
-        are made on a sample of this many rows (default 100,000), in memory, and EM runs on all rows from
-        the best of them; data with at most this many rows are fitted whole, in memory.
+        are made on a sample of this many rows (default 100,000), in memory (the hierarchical start on
+        2,000 of them), and EM runs on all rows from the best of them; data with at most this many rows
+        are fitted whole, in memory.
     hc_use : {"SVD", "VARS"}, default "SVD"
         The data the hierarchical start clusters (mclust's option ``hcUse``): "SVD", mclust's default, the
         standardised data projected on their principal axes, each scaled by the inverse square root of its
