@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from bayes_gmm._validation import seed_sequence
 from bayes_gmm.em_baseline import fit_em
 from bayes_gmm.em_baseline._fit import _run_em
 from bayes_gmm.em_baseline._hc import _TREES
@@ -64,7 +65,7 @@ def kmeans_restarts(X, k, seed, n_init=5, tol=TOL, covariance_type="full"):
     """Plain k-means restarts: n_init Lloyd's k-means starts, each run to convergence; the best is returned."""
     best = None
     with threadpool_limits(limits=1, user_api="blas"):
-        for rng in spawn_generators(seed, n_init):
+        for rng in spawn_generators(seed_sequence(seed), n_init):
             resp = initial_responsibilities(X, k, "kmeans", rng)
             params = parameters_from_responsibilities(X, resp, REG_COVAR, covariance_type)
             try:
