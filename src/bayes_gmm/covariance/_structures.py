@@ -309,8 +309,9 @@ class Parsimonious(Full):
     those of :mod:`bayes_gmm.covariance._mclust_msteps`; the precisions are computed as for "full".
     """
 
-    def __init__(self, mclust_name: str):
+    def __init__(self, mclust_name: str, orientation_weights: str = "exact"):
         self.name = self.mclust_name = mclust_name
+        self.orientation_weights = orientation_weights
         one_d = mclust_name in ONE_D_MODELS
         orientation = "I" if one_d else mclust_name[2]
         self.correlated = self.needs_full_scatter = orientation != "I"
@@ -348,6 +349,7 @@ class Parsimonious(Full):
                     previous=previous,
                     reg_covar=reg_covar,
                     max_iter=INNER_ITERATIONS if inner_iterations is None else inner_iterations,
+                    orientation_weights=self.orientation_weights,
                 )
         except np.linalg.LinAlgError:  # a singular scatter (a component on too few points)
             raise IllConditionedCovarianceError(_COLLAPSE_MESSAGE) from None
@@ -369,6 +371,10 @@ STRUCTURES: dict[str, CovarianceStructure] = {s.name: s for s in _SKLEARN} | {
     name: next((s for s in _SKLEARN if s.mclust_name == name), None) or Parsimonious(name)
     for name in MCLUST_MODELS + ONE_D_MODELS
 }
+#: VVE with mclust's own M-step, whose orientation update weights the components by their shapes only (not
+#: the exact maximiser, see :mod:`~bayes_gmm.covariance._mclust_msteps`): EM with it follows mclust's path
+#: from a start, and can end at a higher maximum than the exact M-step from the same start.
+MCLUST_VVE = Parsimonious("VVE", orientation_weights="mclust")
 #: The names ``covariance_type`` accepts: scikit-learn's, then mclust's.
 COVARIANCE_TYPES = tuple(STRUCTURES)
 #: mclust's model names for data with several features and with one.

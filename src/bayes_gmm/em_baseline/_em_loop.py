@@ -118,7 +118,7 @@ def em_iterations(
             sxx,
             means,
             reg_covar,
-            structure.name,
+            structure,
             previous=covariances,
             inner_iterations=inner_iterations,
         )

@@ -19,7 +19,7 @@ from bayes_gmm._validation import (
     seed_sequence,
     warn_if_regularisation_dominates,
 )
-from bayes_gmm.covariance import get_structure, log_responsibilities
+from bayes_gmm.covariance import MCLUST_VVE, get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import fused_estep_statistics
 from bayes_gmm.em_baseline._checks import check_initial_params, check_initial_resp, check_options
 from bayes_gmm.em_baseline._em_loop import em_iterations, finished_result, one_blas_thread, weighted_sum
@@ -186,6 +186,11 @@ def fit_em(
     are the same for both methods and the same seed. ``init="kmeans++"`` and ``init="random"`` run each
     of their `n_init` starts to convergence, without screening.
 
+    VVE: mclust's M-step of this model is not the exact maximiser ours is (its orientation update leaves
+    out the volumes), so from the same partition its EM can end at another maximum, sometimes a higher
+    one. The hierarchical start of a VVE fit therefore runs EM twice: with the exact M-step, and with
+    mclust's continued by the exact one (one history, with the iterations of both), and keeps the better.
+
     When every start fails (each ends with a covariance that is not positive definite), further starts
     are tried, each to convergence: the hierarchical starts not tried yet (the other `hc_use`), then
     `n_init` fresh k-means++ starts. The error raised when these fail too says how many starts of each
@@ -263,6 +268,8 @@ def fit_em(
     def starts(kinds, generators, failures):
         for kind, rng in zip(kinds, generators, strict=True):
             inner = HC_INNER_ITERATIONS if kind[0] == "hc" else None
+            # VVE: the hierarchical start also runs mclust's EM path (its M-step is not ours, see MCLUST_VVE)
+            also_via = MCLUST_VVE if kind[0] == "hc" and covariance_type == "VVE" else None
             try:
                 yield Start(
                     *start_parameters(
@@ -276,6 +283,7 @@ def fit_em(
                         hc_sample_size=hc_sample_size,
                     ),
                     inner_iterations=inner,
+                    also_via=also_via,
                 )
             except IllConditionedCovarianceError as exc:  # counted as a start that collapsed
                 failures.append(exc)
@@ -343,9 +351,25 @@ def _best_run(X, runs, run, failures):
             continue
         if isinstance(params, Screened):
             result = params.continued_by(result)
+        elif params.also_via is not None:
+            result = _better_via(X, params, budget, run, result)
         if best is None or _rank(result, run["reg_covar"]) > _rank(best, run["reg_covar"]):
             best = result
     return best
+
+
+def _better_via(X, start, budget, run, result):
+    """The better of `result` and EM from `start` by the M-step of ``start.also_via`` continued by EM (the
+    exact M-step) from where it stopped; `result` if that fails."""
+    try:
+        via = _run_em(
+            X, *start, max_iter=budget, inner_iterations=start.inner_iterations, m_step=start.also_via, **run
+        )
+        continued = _run_em(X, via.weights, via.means, via.covariances, max_iter=budget - via.n_iter, **run)
+    except IllConditionedCovarianceError:
+        return result
+    path = Screened(via.weights, via.means, via.covariances, via.log_likelihood_history, via.n_iter, False)
+    return max((result, path.continued_by(continued)), key=lambda fit: _rank(fit, run["reg_covar"]))
 
 
 def _finished(result, max_iter, tol, feature_names):
@@ -418,10 +442,13 @@ def _run_em(
     reg_covar,
     sample_weight=None,
     inner_iterations=None,
+    m_step=None,
 ) -> EMResult:
+    # `m_step`: a structure whose M-step replaces covariance_type's (MCLUST_VVE); the result is named
+    # covariance_type.
     n_samples = X.shape[0]
     Xt = np.array(X.T, order="C")  # a writable copy: numba compiles one specialisation only
-    structure = get_structure(covariance_type)
+    structure = get_structure(covariance_type if m_step is None else m_step)
     # A weighted fit's log-likelihood is the weighted sum of the pointwise ones (the kernel's own sum is
     # unweighted); a row of weight 0 does not count, even where its density is 0.
     pointwise = None if sample_weight is None else np.empty(n_samples)

@@ -112,12 +112,14 @@ def start_parameters(
 
 @dataclasses.dataclass(frozen=True)
 class Start:
-    """A start's parameters, and the inner iterations of its iterative M-steps (None: the default)."""
+    """A start's parameters, the inner iterations of its iterative M-steps (None: the default), and a
+    structure whose M-step EM also runs from it, continued by the exact one (None: none)."""
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     inner_iterations: int | None = None
+    also_via: object = None
 
     def __iter__(self):  # unpacks as (weights, means, covariances)
         return iter((self.weights, self.means, self.covariances))
@@ -134,6 +136,7 @@ class Screened:
     n_iter: int
     converged: bool
     inner_iterations = None
+    also_via = None
 
     def __iter__(self):  # unpacks as (weights, means, covariances), like any start
         return iter((self.weights, self.means, self.covariances))
