@@ -287,3 +287,48 @@ def test_unknown_structure_names_the_choices():
         ValueError, match=r"covariance_type must be one of \('full', 'tied', 'diag', 'spherical', 'EII'"
     ):
         get_structure("VVV ")
+
+
+def test_the_kernels_exp_is_within_one_ulp_of_math_exp_on_its_range():
+    """The kernel's own exp (a polynomial the compiler vectorises) on [-600, 0], where it is used."""
+    import numba
+
+    from bayes_gmm.covariance._kernels import _exp_mantissa
+
+    @numba.njit
+    def kernel_exp(xs):
+        out = np.empty_like(xs)
+        scale = np.empty(1)
+        bits = scale.view(np.int64)
+        for i in range(xs.size):
+            out[i] = _exp_mantissa(xs[i], bits, 0) * scale[0]
+        return out
+
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([[0.0, -600.0, -np.log(2) / 2, -np.log(2)], -rng.uniform(0, 600, 100_000)])
+    xs = np.concatenate([xs, -rng.uniform(0, 1e-6, 1000), -np.arange(0, 600, 0.5)])
+    expected = np.exp(xs)
+    assert np.max(np.abs(kernel_exp(xs) - expected) / np.spacing(expected)) <= 1.0
+
+
+def test_fused_estep_responsibilities_across_the_range_of_log_density_gaps():
+    """Two components whose log-densities differ by 0 to 800 across the samples: the responsibilities
+    (via nk and sx) and the log-likelihood agree with SciPy, the ones below exp(-600) counted as 0."""
+    x = np.linspace(0.0, 40.0, 4001)[:, None]
+    means, variances, weights = np.array([[0.0], [0.0]]), np.array([1.0, 0.0016]), np.array([0.5, 0.5])
+    prec_chol = precision_cholesky(variances, "spherical")
+    log_lik, nk, sx, _ = fused_estep_statistics(
+        np.ascontiguousarray(x.T),
+        means,
+        full_precision_cholesky(prec_chol, "spherical", 2, 1),
+        log_det_precision_cholesky(prec_chol, "spherical", 1, 2),
+        np.log(weights),
+        full_scatter=False,
+    )
+    weighted = scipy_log_densities(x, means, as_full(variances, "spherical", k=2, d=1)) + np.log(weights)
+    assert np.ptp(weighted[:, 0] - weighted[:, 1]) > 800  # the gaps span the kernel's cut-off at -600
+    log_density = logsumexp(weighted, axis=1)
+    resp = np.exp(weighted - log_density[:, None])
+    np.testing.assert_allclose(log_lik, log_density.sum(), rtol=1e-13)
+    np.testing.assert_allclose(nk, resp.sum(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(sx[:, 0], resp.T @ x[:, 0], rtol=1e-13)

@@ -215,3 +215,29 @@ def test_covariance_types_side_by_side(selection):
     assert (loo_pick.get_xdata()[0], loo_pick.get_ydata()[0]) == (x[index], y[index])  # circled on its point
     assert "BIC EII,k=3" in format_k_selection(result)
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize(("module", "call"), [("_select", "select_k"), ("_coreset", "fit_coreset_gmm")])
+def test_the_em_start_of_bayesian_fits_is_fit_ems_default(monkeypatch, module, call):
+    """select_k and fit_coreset_gmm start NUTS from an EM fit made with fit_em's default start (init="hc")."""
+    import importlib
+    import inspect
+
+    from bayes_gmm.em_baseline import fit_em
+
+    target = importlib.import_module(f"bayes_gmm.inference.{module}")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def recording_fit_em(X, k, **options):
+        seen.append(options["init"])
+        raise Stop
+
+    monkeypatch.setattr(target, "fit_em", recording_fit_em)
+    X = np.random.default_rng(0).normal(size=(400, 2))
+    options = {"coreset_size": 100} if call == "fit_coreset_gmm" else {}
+    with pytest.raises(Stop):
+        getattr(target, call)(X, 2, random_seed=0, **options)
+    assert seen == [inspect.signature(fit_em).parameters["init"].default] == ["hc"]

@@ -537,7 +537,7 @@ def test_sparse_input_is_refused_with_how_to_densify(monkeypatch, sparse):
         pytest.fail("computation started before the sparse input was refused")
 
     monkeypatch.setattr(_fit, "_run_em", fail)
-    monkeypatch.setattr(_fit, "initial_responsibilities", fail)
+    monkeypatch.setattr(_fit, "start_parameters", fail)
     monkeypatch.setattr(_result, "log_responsibilities", fail)
     message = rf"X must be dense .* got a SciPy sparse {sparse.__name__} of shape \(200, 2\).* X\.toarray\(\)"
     for call in (lambda Z: fit_em(Z, 2), result.predict, result.predict_proba, result.score_samples):

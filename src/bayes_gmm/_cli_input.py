@@ -16,6 +16,7 @@ import pandas as pd
 from bayes_gmm import datasets
 from bayes_gmm._cli_output import CLIError
 from bayes_gmm.covariance import COVARIANCE_TYPES
+from bayes_gmm.em_baseline import INIT_METHODS
 from bayes_gmm.inference._backends import ADVI_BACKENDS, NUTS_BACKENDS
 from bayes_gmm.sources import DaskData, open_dask, source_kind
 
@@ -613,7 +614,10 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
     parser.add_argument("--n-init", type=int, default=10, help="EM restarts (default 10)")
     parser.add_argument(
-        "--init", choices=("kmeans", "kmeans++", "random"), default="kmeans", help="EM initialisation"
+        "--init",
+        choices=INIT_METHODS,
+        default="hc",
+        help="EM initialisation (default hc: mclust's hierarchical start plus screened k-means++ starts)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", help="directory to write results into")

@@ -34,6 +34,7 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent
 KERNEL_MODULES = (
     "covariance/_kernels.py",
     "em_baseline/_dask.py",
+    "em_baseline/_hc.py",
     "models/_fused.py",
     "models/_fused_entry.py",
     "models/_model_kernel.py",

@@ -14,11 +14,18 @@ from bayes_gmm.covariance._densities import (
     log_responsibilities,
     weighted_log_densities,
 )
-from bayes_gmm.covariance._structures import COVARIANCE_TYPES, STRUCTURES, CovarianceStructure, get_structure
+from bayes_gmm.covariance._structures import (
+    COVARIANCE_TYPES,
+    MCLUST_VVE,
+    STRUCTURES,
+    CovarianceStructure,
+    get_structure,
+)
 
 __all__ = [
     "COVARIANCE_TYPES",
     "LOG_2PI",
+    "MCLUST_VVE",
     "STRUCTURES",
     "CovarianceStructure",
     "covariance_cholesky",

@@ -38,6 +38,29 @@ PARALLEL_MIN_SAMPLES = 100_000
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
+_LOG2E = 1.4426950408889634
+# ln 2 in two parts (Cody & Waite): n * _LN2_HI is exact for the |n| <= 866 of exp(x), x in [-600, 0].
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+# 1 / i! for i = 13, ..., 0: Taylor's polynomial of exp on |r| <= ln(2) / 2 is exact to 4e-18 at degree 13.
+_EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(13, -1, -1))
+
+
+@kernel_njit(fastmath=_FASTMATH, inline="always")
+def _exp_mantissa(x, scale_bits, b):
+    """exp(x) for x in [-600, 0] as ``exp(r) * 2^n``: returns exp(r) and writes the bits of 2^n to
+    ``scale_bits[b]``. Plain arithmetic, so the loop over samples vectorises (math.exp is a scalar libm
+    call without Intel's SVML: the kernel took 1.8x as long with it, 1,000,000 x 2, K = 3); within 1 ulp
+    of math.exp."""
+    n = math.floor(x * _LOG2E + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = _EXP_TAYLOR[0]
+    for coefficient in _EXP_TAYLOR[1:]:
+        p = p * r + coefficient
+    scale_bits[b] = (np.int64(n) + 1023) << 52
+    return p
+
+
 def _fused_estep_statistics(
     Xt, means, prec_chol, offsets, full_scatter, n_chunks, block, logs_every, sample_weight, pointwise
 ):
@@ -58,6 +81,8 @@ def _fused_estep_statistics(
         diff = np.empty((n_components, n_features, block))
         logp = np.empty((n_components, block))
         y = np.empty(block)
+        scale = np.empty(block)  # 2^n of each exp(x) = 2^n exp(r), written as bits
+        scale_bits = scale.view(np.int64)
         weighted = np.empty(block)
         max_logp = np.empty(block)
         total = np.empty(block)
@@ -95,10 +120,12 @@ def _fused_estep_statistics(
                     max_logp[b] = max(max_logp[b], logp[k, b])
             for k in range(n_components):
                 for b in range(nb):
+                    y[b] = logp[k, b] - max_logp[b]
+                    logp[k, b] = _exp_mantissa(max(y[b], _NEGLIGIBLE_LOG), scale_bits, b)
+                for b in range(nb):
                     # Terms below exp(-600) are zero to double precision against the leading 1; making
                     # them exactly zero keeps subnormal numbers (100x slower arithmetic) out of the sums.
-                    shifted = logp[k, b] - max_logp[b]
-                    logp[k, b] = math.exp(shifted) if shifted > _NEGLIGIBLE_LOG else 0.0
+                    logp[k, b] = logp[k, b] * scale[b] if y[b] > _NEGLIGIBLE_LOG else 0.0
                     total[b] += logp[k, b]
             for b in range(nb):
                 if not total[b] > 0.0:

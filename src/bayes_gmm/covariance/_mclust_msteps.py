@@ -247,14 +247,21 @@ def _orientation_mm(
 
 
 def _common_orientation_model(
-    model: str, w: np.ndarray, nk: np.ndarray, orient0: np.ndarray, max_iter: int, tol: float
+    model: str,
+    w: np.ndarray,
+    nk: np.ndarray,
+    orient0: np.ndarray,
+    max_iter: int,
+    tol: float,
+    orientation_weights: str = "exact",
 ) -> np.ndarray:
     """EVE (Sigma_k = lambda D A_k D^T) and VVE (Sigma_k = lambda_k D A_k D^T).
 
     Given D the volumes and shapes are exact: with b_k = diag(D^T W_k D),
     EVE: A_k = b_k / |b_k|^(1/p), lambda = sum_k |b_k|^(1/p) / n;  VVE: lambda_k A_k = b_k / n_k.
     D is then updated by the MM steps of Browne & McNicholas (2014) with the weights Sigma_k's inverse
-    eigenvalues (for VVE including 1/lambda_k).
+    eigenvalues (for VVE including 1/lambda_k; with ``orientation_weights="mclust"``, mclust's VVE
+    weights, the shapes' only: 1/A_k).
     """
     n = nk.sum()
     omega_max = np.linalg.eigvalsh(w)[:, -1]
@@ -273,7 +280,10 @@ def _common_orientation_model(
     cov = _compose(orient[None], eig)
     for _ in range(max_iter):
         # weights: inverse eigenvalues; EVE's common lambda does not change the minimiser over D
-        orient = _orientation_mm(w, omega_max, orient, 1.0 / eig)
+        inv_diag = 1.0 / eig
+        if orientation_weights == "mclust" and model == "VVE":
+            inv_diag = inv_diag / _geo_mean(inv_diag)  # 1 / A_k, |A_k| = 1: the volumes left out
+        orient = _orientation_mm(w, omega_max, orient, inv_diag)
         eig = covariances(orient)
         new = _compose(orient[None], eig)
         done = _rel_change(new, cov) <= tol
@@ -297,6 +307,7 @@ def mclust_covariances(
     reg_covar: float = 0.0,
     max_iter: int = 100,
     tol: float = 1e-8,
+    orientation_weights: str = "exact",
 ) -> np.ndarray:
     """M-step covariances (K, D, D) of an mclust covariance model.
 
@@ -326,6 +337,10 @@ def mclust_covariances(
         The inner iterations stop when the largest change of a covariance entry, relative to the largest
         entry of that component's covariance, falls below ``tol`` (VEI, VEV: relative change of the volumes
         and shape).
+    orientation_weights : {"exact", "mclust"}, default "exact"
+        VVE only: "mclust" updates the common orientation as mclust does, weighting each component by its
+        shape alone (see the module's docstring); it does not maximise the objective, but EM with it follows
+        mclust's path from a start, which can end at another maximum than the exact step's.
 
     Returns
     -------
@@ -446,7 +461,7 @@ def mclust_covariances(
             orient0 = np.linalg.eigh(comb)[1]
         else:
             orient0 = np.linalg.eigh(w.sum(axis=0))[1]
-        cov = _common_orientation_model(model, w, nk, orient0, max_iter, tol)
+        cov = _common_orientation_model(model, w, nk, orient0, max_iter, tol, orientation_weights)
 
     cov = _symmetrize(cov)
     if reg_covar:

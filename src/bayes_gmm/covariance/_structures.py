@@ -107,12 +107,15 @@ class CovarianceStructure:
         """``log det P_k`` (= -0.5 log det Sigma_k) of each component, shape (K,)."""
         raise NotImplementedError
 
-    def m_step(self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float, previous=None) -> np.ndarray:
+    def m_step(
+        self, scatter: np.ndarray, nk: np.ndarray, reg_covar: float, previous=None, inner_iterations=None
+    ) -> np.ndarray:
         """Covariances maximising the expected complete-data log-likelihood, in the stored shape.
 
         `scatter` (K, D, D) holds each component's responsibility-weighted scatter around its new mean
         divided by its total responsibility `nk` (K,); `reg_covar` is added to every diagonal. `previous`
-        (the last covariances) starts the structures whose M-step is iterative.
+        (the last covariances) starts the structures whose M-step is iterative, which run at most
+        `inner_iterations` inner iterations (default :data:`INNER_ITERATIONS`; closed forms ignore it).
         """
         raise NotImplementedError
 
@@ -179,7 +182,7 @@ class Full(CovarianceStructure):
     def log_det_precision_cholesky(self, prec_chol, n_components, n_features):
         return np.sum(np.log(np.diagonal(prec_chol, axis1=-2, axis2=-1)), axis=-1)
 
-    def m_step(self, scatter, nk, reg_covar, previous=None):
+    def m_step(self, scatter, nk, reg_covar, previous=None, inner_iterations=None):
         return scatter + reg_covar * np.eye(scatter.shape[-1])
 
 
@@ -215,7 +218,7 @@ class Tied(CovarianceStructure):
     def log_det_precision_cholesky(self, prec_chol, n_components, n_features):
         return np.full(n_components, np.sum(np.log(np.diag(prec_chol))))
 
-    def m_step(self, scatter, nk, reg_covar, previous=None):
+    def m_step(self, scatter, nk, reg_covar, previous=None, inner_iterations=None):
         return np.tensordot(nk, scatter, axes=1) / nk.sum() + reg_covar * np.eye(scatter.shape[-1])
 
 
@@ -248,7 +251,7 @@ class Diagonal(CovarianceStructure):
     def log_det_precision_cholesky(self, prec_chol, n_components, n_features):
         return np.sum(np.log(prec_chol), axis=1)
 
-    def m_step(self, scatter, nk, reg_covar, previous=None):
+    def m_step(self, scatter, nk, reg_covar, previous=None, inner_iterations=None):
         return np.diagonal(scatter, axis1=1, axis2=2) + reg_covar
 
     def smallest_variance(self, covariances):
@@ -284,7 +287,7 @@ class Spherical(CovarianceStructure):
     def log_det_precision_cholesky(self, prec_chol, n_components, n_features):
         return n_features * np.log(prec_chol)
 
-    def m_step(self, scatter, nk, reg_covar, previous=None):
+    def m_step(self, scatter, nk, reg_covar, previous=None, inner_iterations=None):
         return np.diagonal(scatter, axis1=1, axis2=2).mean(axis=1) + reg_covar
 
     def smallest_variance(self, covariances):
@@ -294,7 +297,7 @@ class Spherical(CovarianceStructure):
 #: Inner iterations of an iterative M-step (VEI, VEE, EVE, VVE, VEV) per EM update. Each one raises the
 #: M-step's objective, so a few, warm-started from the last covariances, make a generalised EM step that
 #: still raises the likelihood; EVE and VVE took 5x longer with 100 at no gain (10,000 x 5, K = 6).
-_INNER_ITERATIONS = 10
+INNER_ITERATIONS = 10
 
 
 class Parsimonious(Full):
@@ -306,8 +309,9 @@ class Parsimonious(Full):
     those of :mod:`bayes_gmm.covariance._mclust_msteps`; the precisions are computed as for "full".
     """
 
-    def __init__(self, mclust_name: str):
+    def __init__(self, mclust_name: str, orientation_weights: str = "exact"):
         self.name = self.mclust_name = mclust_name
+        self.orientation_weights = orientation_weights
         one_d = mclust_name in ONE_D_MODELS
         orientation = "I" if one_d else mclust_name[2]
         self.correlated = self.needs_full_scatter = orientation != "I"
@@ -335,11 +339,17 @@ class Parsimonious(Full):
         full = np.asarray(full, dtype=float)
         return mclust_covariances(self.name, full, np.asarray(weights, dtype=float), previous=full)
 
-    def m_step(self, scatter, nk, reg_covar, previous=None):
+    def m_step(self, scatter, nk, reg_covar, previous=None, inner_iterations=None):
         try:
             with np.errstate(divide="ignore", invalid="ignore"):  # an empty component: NaN, caught later
                 return mclust_covariances(
-                    self.name, scatter, nk, previous=previous, reg_covar=reg_covar, max_iter=_INNER_ITERATIONS
+                    self.name,
+                    scatter,
+                    nk,
+                    previous=previous,
+                    reg_covar=reg_covar,
+                    max_iter=INNER_ITERATIONS if inner_iterations is None else inner_iterations,
+                    orientation_weights=self.orientation_weights,
                 )
         except np.linalg.LinAlgError:  # a singular scatter (a component on too few points)
             raise IllConditionedCovarianceError(_COLLAPSE_MESSAGE) from None
@@ -361,6 +371,10 @@ STRUCTURES: dict[str, CovarianceStructure] = {s.name: s for s in _SKLEARN} | {
     name: next((s for s in _SKLEARN if s.mclust_name == name), None) or Parsimonious(name)
     for name in MCLUST_MODELS + ONE_D_MODELS
 }
+#: VVE with mclust's own M-step, whose orientation update weights the components by their shapes only (not
+#: the exact maximiser, see :mod:`~bayes_gmm.covariance._mclust_msteps`): EM with it follows mclust's path
+#: from a start, and can end at a higher maximum than the exact M-step from the same start.
+MCLUST_VVE = Parsimonious("VVE", orientation_weights="mclust")
 #: The names ``covariance_type`` accepts: scikit-learn's, then mclust's.
 COVARIANCE_TYPES = tuple(STRUCTURES)
 #: mclust's model names for data with several features and with one.

@@ -34,7 +34,8 @@ from bayes_gmm._validation import (
 from bayes_gmm.covariance import get_structure, log_responsibilities
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
 from bayes_gmm.em_baseline._checks import check_initial_params
-from bayes_gmm.em_baseline._fit import em_iterations, finished_result, fit_em, one_blas_thread, weighted_sum
+from bayes_gmm.em_baseline._em_loop import em_iterations, finished_result, one_blas_thread, weighted_sum
+from bayes_gmm.em_baseline._fit import fit_em
 from bayes_gmm.em_baseline._result import EMResult
 from bayes_gmm.exceptions import ConvergenceWarning
 
@@ -68,6 +69,7 @@ def fit_em_dask(
     random_seed,
     sample_weight,
     init_sample_size,
+    hc_use,
     progress,
 ) -> EMResult:
     """:func:`bayes_gmm.em_baseline.fit_em` for a Dask array or DataFrame (options already checked).
@@ -126,6 +128,7 @@ def fit_em_dask(
                 n_init=n_init,
                 random_seed=random_seed,
                 sample_weight=sample_weights,
+                hc_use=hc_use,
                 **run,
             )
         for warning in caught:  # whether the sample's fit converged does not matter, the final one's does

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-INIT_METHODS = ("kmeans", "kmeans++", "random")
+#: fit_em's start methods; "hc" (the hierarchical start) is made in :mod:`bayes_gmm.em_baseline._hc`.
+INIT_METHODS = ("hc", "kmeans", "kmeans++", "random")
 
 
 def _squared_distances(X, centers, x_sq_norms):
@@ -99,6 +100,46 @@ def kmeans_labels(X, n_components, rng, *, max_iter=300, sample_weight=None):
             break
         labels = new_labels
     return labels
+
+
+def _r_quantiles(sorted_x, levels):
+    """R's ``quantile(x, levels)`` (type 7), with its rounding: R's 1-based index ``1 + (n - 1) p``."""
+    index = 1.0 + (len(sorted_x) - 1) * levels
+    lo = np.floor(index).astype(np.int64)
+    fraction = index - lo
+    low, high = sorted_x[lo - 1], sorted_x[np.minimum(lo, len(sorted_x) - 1)]
+    between = (index > lo) & (high != low)
+    return np.where(between, (1.0 - fraction) * low + fraction * high, low)
+
+
+def quantile_labels(x, n_components, sample_weight=None):
+    """R mclust's start for one feature (its ``qclass``): classes between quantiles of `x`, shape (n,).
+
+    The ``k + 1`` cut points are the distinct quantiles at ``n + 1`` equally spaced levels for the least
+    ``n >= k`` that gives at least ``k + 1`` of them; where there are more, the left ends of the shortest
+    gaps are dropped (ties in order). Quantiles are R's default (type 7, linear interpolation, computed as
+    R does); with unequal `sample_weight`, the weighted inverse of the empirical distribution function. Points equal
+    to a cut point go to the class above it. Data with fewer distinct values than `n_components` give
+    fewer classes.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    weights = _unless_uniform(sample_weight)
+    order = np.argsort(x, kind="stable")
+    cumulative = None if weights is None else np.cumsum(weights[order])
+    distinct = len(np.unique(x))
+    cuts, n_levels = np.empty(0), n_components
+    while len(cuts) < min(n_components, distinct - 1) + 1:
+        n_levels += 1
+        levels = np.linspace(0.0, 1.0, n_levels)
+        if weights is None:
+            cuts = np.unique(_r_quantiles(x[order], levels))
+        else:
+            at = np.searchsorted(cumulative, levels * cumulative[-1], side="left")
+            cuts = np.unique(x[order][np.minimum(at, len(x) - 1)])
+    surplus = len(cuts) - (n_components + 1)
+    if surplus > 0:
+        cuts = np.delete(cuts, np.argsort(np.diff(cuts), kind="stable")[:surplus])
+    return np.clip(np.searchsorted(cuts, x, side="right") - 1, 0, len(cuts) - 2)
 
 
 def initial_responsibilities(X, n_components, init, rng, sample_weight=None):

@@ -88,8 +88,8 @@ def search_models(
         subset of 1,000 rows (of positive weight) and EM on all the data continues from the best. Then every
         model also starts from the partition of the best other model (by BIC) at the same K, and keeps the
         better fit:
-        a partition one model finds is often near an optimum of another. mclust instead starts each model
-        once, from a model-based hierarchical clustering.
+        a partition one model finds is often near an optimum of another. (mclust starts each model once,
+        from its model-based hierarchical clustering: fit_em's first start.)
     random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Each (model, K) gets its own stream derived from this seed; the same seed gives the same table
         (the accepted kinds: see :func:`bayes_gmm._validation.seed_sequence`).

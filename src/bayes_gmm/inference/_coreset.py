@@ -32,7 +32,7 @@ def fit_coreset_gmm(
     *,
     coreset_size: int = DEFAULT_CORESET_SIZE,
     feature_names=None,
-    em_init: str = "kmeans",
+    em_init: str = "hc",
     em_n_init: int = 10,
     random_seed=None,
     **fit_options,

@@ -88,7 +88,7 @@ def select_k(
     *,
     covariance_type: str = "full",
     em_n_init: int = 10,
-    em_init: str = "kmeans",
+    em_init: str = "hc",
     random_seed=None,
     progress: Callable[[str], None] | None = None,
     include_unconverged: bool = False,
@@ -113,9 +113,10 @@ def select_k(
         with the fewest free parameters within one standard error of the best.
     em_n_init : int, default 10
         EM restarts per k.
-    em_init : {"kmeans", "kmeans++", "random"}, default "kmeans"
-        EM initialisation (see :func:`bayes_gmm.em_baseline.fit_em`); data with many local maxima (e.g.
-        galaxies) need "random" with many restarts.
+    em_init : {"hc", "kmeans", "kmeans++", "random"}, default "hc"
+        EM initialisation (see :func:`bayes_gmm.em_baseline.fit_em`; "hc", its default, is mclust's
+        hierarchical start plus screened k-means++ starts); data with many local maxima (e.g. galaxies)
+        may need "random" with many restarts.
     random_seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds every fit (each k gets its own stream); the same seed gives the same table.
     progress : callable, optional
