@@ -34,8 +34,8 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent
 KERNEL_MODULES = (
     "covariance/_kernels.py",
     "em_baseline/_dask.py",
-    "models/_fused.py",
     "models/_fused_entry.py",
+    "models/_fused_kernels.py",
     "models/_model_kernel.py",
 )
 
