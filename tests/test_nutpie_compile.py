@@ -344,13 +344,19 @@ def test_the_first_use_compiles_the_familys_kernel_first_and_the_others_after(mo
     monkeypatch.setattr(mk, "load_cached", lambda callback: False)  # as after an install
     monkeypatch.setattr(mk, "_CALLBACKS", {})
     monkeypatch.setattr(mk, "_OTHER_PROCESSES", {})
+    monkeypatch.setattr(mk, "_BACKGROUND", set())
     monkeypatch.setattr(
         mk.subprocess, "Popen", lambda command, **options: started.append(command) or _Running()
     )
     assert not mk._load_or_start(["diagonal"])
     assert started[0][-1].endswith("_compile_here(['expand', 'diagonal'], ['cholesky'])")
-    assert not mk._load_or_start(["cholesky"])  # compiling already: no second process
-    assert len(started) == 1 and set(mk._OTHER_PROCESSES) == {"expand", "diagonal", "cholesky"}
+    assert set(mk._OTHER_PROCESSES) == {"expand", "diagonal", "cholesky"} and mk._BACKGROUND == {"cholesky"}
+    assert not mk._load_or_start(["diagonal"])  # compiling already: no second process
+    assert len(started) == 1
+    # a fit that needs the family compiled at the lower priority compiles it at the normal one, not waiting
+    assert not mk._load_or_start(["cholesky"])
+    assert started[1][-1].endswith("_compile_here(['cholesky'], [])") and mk._BACKGROUND == set()
+    assert mk._OTHER_PROCESSES["cholesky"] is not mk._OTHER_PROCESSES["diagonal"]
 
 
 def test_a_fit_waits_for_its_own_kernel_only(monkeypatch, faithful):

@@ -520,6 +520,8 @@ _CALLBACKS: dict[str, CFunc] = {}  # family or "expand" -> the loaded (or compil
 _COMPILING = threading.Lock()
 #: The processes compiling callbacks into numba's cache that this one started, by the family they compile.
 _OTHER_PROCESSES: dict[str, subprocess.Popen] = {}
+#: Those of the callbacks there that are compiled at a lower priority, after the ones a fit waited for.
+_BACKGROUND: set[str] = set()
 #: How long to wait for such a process to save a callback before compiling it here (it takes 5-15 s on two
 #: busy cores), and how often to look whether it has.
 _OTHER_PROCESS_TIMEOUT_S = 300
@@ -565,7 +567,9 @@ def start_compiling(covariance_types=None) -> None:
 
     The families of `covariance_types` (an iterable of covariance types; default: every family; names
     without a Bayesian model are left out) come first; after an install, that process then compiles the
-    other families too, so that a later fit of another covariance type finds its kernel compiled.
+    other families too, at a lower priority, so that a later fit of another covariance type finds its
+    kernel compiled (a fit that needs one before it is saved compiles it in a process of normal priority,
+    rather than wait for one that a busy machine may starve).
     A caller with other work (the EM start of a fit) does it meanwhile, and :func:`model_callbacks` waits
     until the process has saved the callback it needs. The process runs in a session of its own, so that a
     Ctrl-C in the terminal does not reach it; it is killed only when it has not saved a callback waited
@@ -589,7 +593,7 @@ def _load_or_start(families) -> bool:
 
     def missing(names):
         for name in names:
-            if name in _CALLBACKS or name in _OTHER_PROCESSES:
+            if name in _CALLBACKS or (name in _OTHER_PROCESSES and name not in _BACKGROUND):
                 continue
             callback = _uncompiled_callback(name)
             if load_cached(callback):
@@ -623,12 +627,14 @@ def _load_or_start(families) -> bool:
         _log.debug("compiling the model kernel in another process failed to start: %s", error)
         return False
     _OTHER_PROCESSES.update(dict.fromkeys([*now, *later], process))
+    _BACKGROUND.difference_update(now)
+    _BACKGROUND.update(later)
     return False
 
 
 def _python_command(names=("expand", *FAMILIES), later=()) -> list[str] | None:
-    """The command that compiles the callbacks `names` (families, "expand"), then those `later`, in a new
-    Python process; None where there is no Python."""
+    """The command that compiles the callbacks `names` (families, "expand"), then at a lower priority those
+    `later`, in a new Python process; None where there is no Python."""
     executable = sys.executable or ""
     # A frozen application's or an embedding host's executable is not a Python interpreter.
     if getattr(sys, "frozen", False) or not re.match(r"(python|pypy)", Path(executable).name.lower()):
@@ -647,10 +653,14 @@ def _python_command(names=("expand", *FAMILIES), later=()) -> list[str] | None:
 
 
 def _compile_here(names, later=()) -> None:
-    # What the other process runs: compile (or load) the callbacks `names`, then those `later`, which nobody
-    # waits for yet, saving each to the cache as soon as it is compiled. (Not at a lower priority: on a busy
-    # machine that starved it, and the next fit of another covariance type waited for it all the longer.)
-    for name in [*names, *later]:
+    # What the other process runs: compile (or load) the callbacks `names`, then, at a lower priority (on
+    # idle cores, not slowing the fit that started it), those `later`, which nobody waits for yet; each is
+    # saved to the cache as soon as it is compiled.
+    for name in names:
+        compile_callback(_uncompiled_callback(name))
+    if later and hasattr(os, "nice"):
+        os.nice(10)
+    for name in later:
         compile_callback(_uncompiled_callback(name))
 
 
@@ -687,6 +697,7 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
     for name in [name for name, started in _OTHER_PROCESSES.items() if started is process]:
         del _OTHER_PROCESSES[name]
+        _BACKGROUND.discard(name)
     if process.returncode != 0:
         _log.debug(
             "compiling the model kernel in another process failed (exit status %s)", process.returncode
@@ -699,6 +710,7 @@ def _after_fork_in_child() -> None:
     global _COMPILING
     _COMPILING = threading.Lock()
     _OTHER_PROCESSES.clear()
+    _BACKGROUND.clear()
 
 
 if hasattr(os, "register_at_fork"):
