@@ -85,7 +85,7 @@ held.wait()
 pid = os.fork()
 if pid == 0:  # the child: the locks another thread held are free
     fe.entry_point("diagonal", "logp_and_grad")
-    mk.model_callbacks()
+    mk.model_callbacks("diag")
     os._exit(0)
 release.set()
 _, status = os.waitpid(pid, 0)

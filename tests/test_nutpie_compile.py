@@ -210,7 +210,7 @@ def test_a_new_process_loads_the_kernel_and_compiles_no_model(faithful):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit_gmm(X, 4, covariance_type="E", draws=20, tune=20, chains=1, random_seed=0)
-        print(*(callback.cache_hits for callback in model_callbacks()), len(made))
+        print(*(callback.cache_hits for callback in model_callbacks("E")), len(made))
         """
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -278,11 +278,11 @@ from bayes_gmm.inference import fit_gmm
 from bayes_gmm.models import _model_kernel as mk
 
 if sys.argv[1] == "no-python":  # no other process can run: the kernel is compiled here
-    mk._python_command = lambda: None
+    mk._python_command = lambda *names: None
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     fit = fit_gmm(load_faithful(), 2, covariance_type="diag", draws=30, tune=30, chains=2, random_seed=3)
-print(hashlib.sha256(fit.posterior["means"].to_numpy().tobytes()).hexdigest(), mk._CALLBACKS["logp"].cache_hits)
+print(hashlib.sha256(fit.posterior["means"].to_numpy().tobytes()).hexdigest(), mk._CALLBACKS["diagonal"].cache_hits)
 """
 
 
@@ -301,6 +301,85 @@ def test_the_first_fit_after_an_install_repeats_exactly(tmp_path):
     first, second = _first_fit(tmp_path, "aside"), _first_fit(tmp_path, "aside")
     assert first[1] == "1"  # compiled in another process and loaded here, as in every later process
     assert second == first  # the same draws for the same seed
+
+
+@pytest.mark.parametrize(
+    ("covariance_type", "family"),
+    [("full", "cholesky"), ("VVV", "cholesky"), ("tied", "cholesky"), ("EEE", "cholesky"), ("diag", "diagonal"),
+     ("spherical", "diagonal"), ("EII", "diagonal"), ("EEI", "diagonal"), ("V", "diagonal"), ("E", "diagonal")],
+)  # fmt: skip
+def test_each_covariance_type_runs_its_familys_kernel(covariance_type, family):
+    from bayes_gmm.models import _model_kernel
+
+    assert _model_kernel.covariance_family(covariance_type) == family
+
+
+def test_compiling_starts_only_for_the_families_asked_for(monkeypatch):
+    from bayes_gmm.models import _model_kernel as mk
+
+    asked = []
+    monkeypatch.setattr(mk, "_load_or_start", lambda families: asked.append(families) or True)
+    mk.start_compiling(["diag", "EII", "VEV"])  # VEV has no Bayesian model: the fit refuses it, not this
+    mk.start_compiling(["VEV"])  # nothing to compile
+    mk.start_compiling(["full", "spherical"])
+    mk.start_compiling()
+    assert asked == [["diagonal"], ["cholesky", "diagonal"], ["cholesky", "diagonal"]]
+
+
+class _Running:
+    """A compiling process that never ends."""
+
+    killed = False
+
+    def poll(self):
+        return None
+
+    def kill(self):
+        self.killed = True
+
+
+def test_the_first_use_compiles_the_familys_kernel_first_and_the_others_after(monkeypatch):
+    from bayes_gmm.models import _model_kernel as mk
+
+    started = []
+    monkeypatch.setattr(mk, "load_cached", lambda callback: False)  # as after an install
+    monkeypatch.setattr(mk, "_CALLBACKS", {})
+    monkeypatch.setattr(mk, "_OTHER_PROCESSES", {})
+    monkeypatch.setattr(mk, "_BACKGROUND", set())
+    monkeypatch.setattr(
+        mk.subprocess, "Popen", lambda command, **options: started.append(command) or _Running()
+    )
+    assert not mk._load_or_start(["diagonal"])
+    assert started[0][-1].endswith("_compile_here(['expand', 'diagonal'], ['cholesky'])")
+    assert set(mk._OTHER_PROCESSES) == {"expand", "diagonal", "cholesky"} and mk._BACKGROUND == {"cholesky"}
+    assert not mk._load_or_start(["diagonal"])  # compiling already: no second process
+    assert len(started) == 1
+    # a fit that needs the family compiled at the lower priority compiles it at the normal one, not waiting
+    assert not mk._load_or_start(["cholesky"])
+    assert started[1][-1].endswith("_compile_here(['cholesky'], [])") and mk._BACKGROUND == set()
+    assert mk._OTHER_PROCESSES["cholesky"] is not mk._OTHER_PROCESSES["diagonal"]
+
+
+def test_a_fit_waits_for_its_own_kernel_only(monkeypatch, faithful):
+    """The callback is taken as soon as the other process has saved it, while it compiles another."""
+    from bayes_gmm.models import _model_kernel as mk
+
+    _compiled(build_model(faithful, 2, covariance_type="diag"))  # in the cache now
+    process = _Running()
+    monkeypatch.setattr(mk, "_OTHER_PROCESSES", {"diagonal": process, "cholesky": process})
+    assert mk._saved_by_other_process("diagonal").cache_hits == 1
+    assert not process.killed and "cholesky" in mk._OTHER_PROCESSES
+
+
+def test_a_kernel_refuses_a_header_of_the_other_family(faithful):
+    from types import SimpleNamespace
+
+    full, diag = (_compiled(build_model(faithful, 2, covariance_type=name)) for name in ("full", "diag"))
+    for entry, model in ((full, diag), (diag, full)):  # one family's entry, the other's model
+        crossed = SimpleNamespace(
+            compiled_logp_func=entry.compiled_logp_func, user_data=model.user_data, n_dim=model.n_dim
+        )
+        assert _logp_entry(crossed, np.zeros(model.n_dim))[0] == -1
 
 
 @pytest.mark.slow

@@ -35,8 +35,8 @@ KERNEL_MODULES = (
     "covariance/_kernels.py",
     "em_baseline/_dask.py",
     "em_baseline/_hc.py",
-    "models/_fused.py",
     "models/_fused_entry.py",
+    "models/_fused_kernels.py",
     "models/_model_kernel.py",
 )
 

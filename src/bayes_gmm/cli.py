@@ -112,7 +112,8 @@ def _cmd_fit(args) -> int:
         )
     args.covariance = args.covariance[0]
     if args.method == "nuts":
-        prepare_nutpie(args.backend)  # compiled aside, the first time, while the data are read and EM runs
+        # compiled aside, the first time, while the data are read and EM runs
+        prepare_nutpie(args.backend, args.covariance)
     if args.csv is not None and source_kind(args.csv) is not None:
         return _cmd_fit_large(args)
     data = load_columns(args)

@@ -6,32 +6,23 @@ NumPy log-densities (:mod:`~bayes_gmm.covariance._densities`) and the fused numb
 (:mod:`~bayes_gmm.covariance._kernels`) that the EM baseline and the Bayesian models' likelihood share.
 """
 
-from bayes_gmm.covariance._densities import (
-    LOG_2PI,
-    covariance_cholesky,
-    half_log_det,
-    log_gaussian_densities,
-    log_responsibilities,
-    weighted_log_densities,
-)
-from bayes_gmm.covariance._structures import (
-    COVARIANCE_TYPES,
-    MCLUST_VVE,
-    STRUCTURES,
-    CovarianceStructure,
-    get_structure,
-)
+from bayes_gmm._lazy import lazy_exports
 
-__all__ = [
-    "COVARIANCE_TYPES",
-    "LOG_2PI",
-    "MCLUST_VVE",
-    "STRUCTURES",
-    "CovarianceStructure",
-    "covariance_cholesky",
-    "get_structure",
-    "half_log_det",
-    "log_gaussian_densities",
-    "log_responsibilities",
-    "weighted_log_densities",
-]
+#: Public name -> the module that defines it. Imported on first use (PEP 562), so that the process that
+#: compiles nutpie's model kernel (which needs only the E-step kernel) imports no SciPy.
+_EXPORTS = {
+    "LOG_2PI": "._densities",
+    "covariance_cholesky": "._densities",
+    "half_log_det": "._densities",
+    "log_gaussian_densities": "._densities",
+    "log_responsibilities": "._densities",
+    "weighted_log_densities": "._densities",
+    "COVARIANCE_TYPES": "._structures",
+    "MCLUST_VVE": "._structures",
+    "STRUCTURES": "._structures",
+    "CovarianceStructure": "._structures",
+    "get_structure": "._structures",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

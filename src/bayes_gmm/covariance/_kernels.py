@@ -243,7 +243,8 @@ def fused_estep_statistics(
     )
 
 
-@kernel_njit()
+# Inlined (numba IR) into its jitted callers: no copy of its own that LLVM would optimise again inside each.
+@kernel_njit(inline="always")
 def serial_fused_estep_statistics(
     Xt, means, prec_chol_full, log_det, log_weights, full_scatter, sample_weight, pointwise
 ):

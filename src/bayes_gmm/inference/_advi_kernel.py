@@ -85,7 +85,7 @@ class ModelDensity:
         self._rng = rng
         self._theta, self._grad, self._logp = np.empty(self.n_dim), np.empty(self.n_dim), np.empty(1)
         self._pointers = [array.ctypes.data_as(_DOUBLE_P) for array in (self._theta, self._grad, self._logp)]
-        self._logp_c = model_callbacks()[0].ctypes
+        self._logp_c = model_callbacks(covariance_type)[0].ctypes
         self._header_address = self._arrays["header"].ctypes.data
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:

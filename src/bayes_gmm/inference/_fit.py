@@ -184,9 +184,10 @@ def fit_gmm(
     seeds = seed_sequence(random_seed).generate_state(4)
     backend = run_options["backend"]
     if method == "nuts":
-        prepare_nutpie(backend)  # the first fit after an install compiles the model kernel meanwhile, aside
+        # the first fit after an install compiles the model kernel of its covariance type meanwhile, aside
+        prepare_nutpie(backend, covariance_type)
     elif backend == "kernel":
-        start_compiling()
+        start_compiling([covariance_type])
     weights = run_options["sample_weight"]
     em = _em_start(em, data, n_components, covariance_type, random_seed=int(seeds[1]), sample_weight=weights)
     # The fused likelihood Op runs in Python (PyMC, ADVI); JAX needs the graph.

@@ -49,7 +49,7 @@ def model_structure(model: pm.Model) -> tuple[str, int, int]:
     return covariance_type, n_components, n_features
 
 
-def prepare_nutpie(backend: str = "auto") -> None:
+def prepare_nutpie(backend: str = "auto", covariance_types=None) -> None:
     """Get nutpie's model kernel ready while the caller does other work; returns at once.
 
     The kernel is loaded from numba's cache, or, the first time after an install, compiled in another
@@ -61,9 +61,12 @@ def prepare_nutpie(backend: str = "auto") -> None:
     ----------
     backend : str, default "auto"
         The NUTS back end the fit will use, as ``fit_gmm(backend=...)`` takes it.
+    covariance_types : str or iterable of str, optional
+        The covariance types the fits will use; only their kernels are compiled ("full" and "tied" share
+        one, the diagonal types another). Default: every type's.
     """
     if resolve_backend(backend) == "nutpie":
-        start_compiling()
+        start_compiling([covariance_types] if isinstance(covariance_types, str) else covariance_types)
 
 
 def kernel_arrays(model: pm.Model) -> dict[str, np.ndarray]:
@@ -115,7 +118,7 @@ def compile_nutpie_model(model: pm.Model, initial_point_func):
     covariance_type, n_components, n_features = model_structure(model)
     code = COVARIANCE_CODES[covariance_type]
     arrays = kernel_arrays(model)
-    logp_callback, expand_callback = model_callbacks()
+    logp_callback, expand_callback = model_callbacks(covariance_type)
     n_dim = n_unconstrained(code, n_components, n_features)
     return CompiledPyMCModel(
         _n_dim=n_dim,

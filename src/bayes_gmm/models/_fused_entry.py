@@ -27,7 +27,7 @@ from numba.core.ccallback import CFunc
 from numba.core.extending import intrinsic
 
 from bayes_gmm._numba_cache import compile_callback, kernel_njit, uncompiled_kernel_cfunc
-from bayes_gmm.models._fused import (
+from bayes_gmm.models._fused_kernels import (
     cholesky_mixture_logp,
     cholesky_mixture_logp_and_grad,
     cholesky_mixture_logp_grad,
@@ -256,7 +256,7 @@ def _unset_gradients(weights, means, scale):
 
 @kernel_njit()
 def _cholesky_mixture_logp_entry(x, weights, means, chol):
-    """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp` through its C entry point."""
+    """:func:`~bayes_gmm.models._fused_kernels.cholesky_mixture_logp` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
     n, d = x.shape
@@ -268,7 +268,7 @@ def _cholesky_mixture_logp_entry(x, weights, means, chol):
 
 @kernel_njit()
 def _diagonal_mixture_logp_entry(x, weights, means, sd):
-    """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp` through its C entry point."""
+    """:func:`~bayes_gmm.models._fused_kernels.diagonal_mixture_logp` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
     n, d = x.shape
@@ -280,7 +280,7 @@ def _diagonal_mixture_logp_entry(x, weights, means, sd):
 
 @kernel_njit()
 def _cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
-    """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_grad` through its C entry point."""
+    """:func:`~bayes_gmm.models._fused_kernels.cholesky_mixture_logp_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
     grad_w, grad_m, grad_c = _unset_gradients(weights, means, chol)
@@ -295,7 +295,7 @@ def _cholesky_mixture_logp_grad_entry(x, weights, means, chol, output_grad):
 
 @kernel_njit()
 def _diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
-    """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_grad` through its C entry point."""
+    """:func:`~bayes_gmm.models._fused_kernels.diagonal_mixture_logp_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
     grad_w, grad_m, grad_s = _unset_gradients(weights, means, sd)
@@ -310,7 +310,7 @@ def _diagonal_mixture_logp_grad_entry(x, weights, means, sd, output_grad):
 
 @kernel_njit()
 def _cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
-    """:func:`~bayes_gmm.models._fused.cholesky_mixture_logp_and_grad` through its C entry point."""
+    """:func:`~bayes_gmm.models._fused_kernels.cholesky_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, chol = _contiguous(x, weights, means, chol)
     g = np.ascontiguousarray(output_grad)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails
@@ -341,7 +341,7 @@ def _cholesky_mixture_logp_and_grad_entry(x, weights, means, chol, output_grad):
 
 @kernel_njit()
 def _diagonal_mixture_logp_and_grad_entry(x, weights, means, sd, output_grad):
-    """:func:`~bayes_gmm.models._fused.diagonal_mixture_logp_and_grad` through its C entry point."""
+    """:func:`~bayes_gmm.models._fused_kernels.diagonal_mixture_logp_and_grad` through its C entry point."""
     x, weights, means, sd = _contiguous(x, weights, means, sd)
     g = np.ascontiguousarray(output_grad)
     out = np.full(x.shape[0], -np.inf)  # what a caller sees if the kernel fails

@@ -1,11 +1,13 @@
-"""The whole model's log-density and gradient on the unconstrained scale, in one numba function of any K and D.
+"""The whole model's log-density and gradient on the unconstrained scale, in numba functions of any K and D.
 
 :func:`bayes_gmm.models.build_model` defines the model; this module computes what a sampler needs of it,
 ``log p(theta) + log p(X | theta) + log |J|`` at an unconstrained point and its gradient, without compiling
 a PyTensor graph. Its compiled code takes the number of components, the number of features, the data and
-the prior's hyper-parameters at run time, so it is compiled (and cached on disk) once, and serves every K,
-D and data set of every covariance type: a new model shape costs nothing to compile. The tests hold it to
-``model.compile_logp()`` and ``model.compile_dlogp()`` of the PyMC model on the same points.
+the prior's hyper-parameters at run time, so it is compiled (and cached on disk) once per family of
+covariance structures (:data:`FAMILIES`: the LKJ-Cholesky "full" and "tied", and the diagonal ones, each
+its own C entry, so a fit compiles only its own family's), and serves every K, D and data set: a new model
+shape costs nothing to compile. The tests hold it to ``model.compile_logp()`` and ``model.compile_dlogp()``
+of the PyMC model on the same points.
 
 The unconstrained point is laid out as PyMC lays out the model's value variables (``model.value_vars``,
 each raveled in C order), so it is the point nutpie and PyMC's own samplers would use:
@@ -46,6 +48,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numba
@@ -56,7 +59,7 @@ from numba.core.extending import intrinsic
 
 from bayes_gmm._numba_cache import compile_callback, kernel_njit, load_cached, uncompiled_kernel_cfunc
 from bayes_gmm.covariance._kernels import serial_fused_estep_statistics
-from bayes_gmm.models._fused import (
+from bayes_gmm.models._fused_kernels import (
     _cholesky_gradients,
     _cholesky_precision,
     _diagonal_gradients,
@@ -220,14 +223,83 @@ def _lkj_part(packed, grad, factor, shape, scales, eta, log_normalizer, grad_fac
     return value
 
 
-@kernel_njit(error_model="numpy")
-def model_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_components):
-    """Log-density of the model at the unconstrained point `theta`; its gradient written into `grad`.
+@kernel_njit(error_model="numpy", inline="always")
+def _weights_and_means(theta, grad, hyper, n_components, n_features, weights, means):
+    """The parts every structure shares before the likelihood: the simplex weights into `weights`, the
+    centred means into `means`, the means' Normal prior with its gradient into `grad`.
+
+    Returns (value, log_normaliser, total), the last two as :func:`_simplex_weights` returns them.
+    """
+    K, D = n_components, n_features
+    loc = hyper[K : K + D]
+    mean_scale = hyper[K + D : K + 2 * D]
+    center = hyper[K + 3 * D + 3 : K + 4 * D + 3]
+    log_normaliser, total = _simplex_weights(theta, K, weights)
+    value = 0.0
+    offset = K - 1
+    for k in range(K):
+        for d in range(D):
+            m = theta[offset + k * D + d]
+            means[k, d] = m - center[d]
+            z = (m - loc[d]) / mean_scale[d]
+            value += -0.5 * z * z - math.log(mean_scale[d]) - _HALF_LOG_2PI
+            grad[offset + k * D + d] = -z / mean_scale[d]
+    return value, log_normaliser, total
+
+
+@kernel_njit(error_model="numpy", inline="always")
+def _likelihood(Xt, sample_weight, means, prec, log_det, weights, cholesky):
+    """The (weighted) log-likelihood and the E-step statistics of its gradient, in one pass over the data."""
+    K = weights.shape[0]
+    weighted = sample_weight.shape[0] > 0
+    pointwise = np.empty(Xt.shape[1] if weighted else 0)
+    log_weights = np.empty(K)
+    for k in range(K):
+        log_weights[k] = math.log(max(weights[k], 2.2250738585072014e-308))
+    log_lik, nk, sx, sxx = serial_fused_estep_statistics(
+        Xt, means, prec, log_det, log_weights, cholesky, sample_weight, pointwise
+    )
+    if weighted:
+        log_lik = 0.0
+        for n in range(Xt.shape[1]):
+            log_lik += sample_weight[n] * pointwise[n]
+    return log_lik, nk, sx, sxx
+
+
+@kernel_njit(error_model="numpy", inline="always")
+def _means_and_weights_gradient(theta, grad, hyper, weights, log_normaliser, total, grad_weights, grad_means):
+    """The likelihood's gradient of the means into `grad`; the Dirichlet part's value (its gradient too)."""
+    K, D = grad_means.shape
+    for k in range(K):
+        for d in range(D):
+            grad[K - 1 + k * D + d] += grad_means[k, d]
+    return _weights_part(theta, grad, K, hyper[0:K], grad_weights, weights, log_normaliser, total)
+
+
+@kernel_njit(inline="always")
+def _non_finite(theta, grad):
+    """True (and `grad` all NaN) if `theta` has a non-finite value."""
+    for i in range(theta.shape[0]):
+        if not math.isfinite(theta[i]):
+            for j in range(grad.shape[0]):
+                grad[j] = math.nan
+            return True
+    return False
+
+
+# The two families' densities are inlined (numba IR) into their C entry points: compiled once each, with no
+# separately compiled copy that LLVM would optimise again inside the entry.
+
+
+@kernel_njit(error_model="numpy", inline="always")
+def cholesky_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_components):
+    """Log-density of a "full" or "tied" model (`code` FULL or TIED) at the unconstrained point `theta`;
+    its gradient written into `grad`.
 
     Parameters
     ----------
     code : int
-        The covariance structure (:data:`COVARIANCE_CODES`).
+        The covariance structure (:data:`COVARIANCE_CODES`), FULL or TIED.
     theta, grad : float64 arrays of shape (n_unconstrained,)
         The point, and where the gradient goes.
     Xt : float64 array of shape (D, N), C-contiguous
@@ -244,93 +316,67 @@ def model_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_component
         The log-density: -inf (gradient NaN) at a non-finite point; at a point where the transforms
         overflow or underflow, a non-finite value or gradient (which the C entry reports to nutpie).
     """
-    n_features = Xt.shape[0]
-    K, D = n_components, n_features
-    for i in range(theta.shape[0]):
-        if not math.isfinite(theta[i]):
-            for j in range(grad.shape[0]):
-                grad[j] = math.nan
-            return -math.inf
-    concentration = hyper[0:K]
-    loc = hyper[K : K + D]
-    mean_scale = hyper[K + D : K + 2 * D]
-    variance_scale = hyper[K + 2 * D : K + 3 * D]
-    shape = hyper[K + 3 * D]
-    eta = hyper[K + 3 * D + 1]
-    log_normalizer = hyper[K + 3 * D + 2]
-    center = hyper[K + 3 * D + 3 : K + 4 * D + 3]
-    log_gamma_shape = math.lgamma(shape)
-
-    weights = np.empty(K)
-    log_normaliser, total = _simplex_weights(theta, K, weights)
-    means = np.empty((K, D))
-    value = 0.0
-    offset = K - 1
-    for k in range(K):
-        for d in range(D):
-            m = theta[offset + k * D + d]
-            means[k, d] = m - center[d]
-            z = (m - loc[d]) / mean_scale[d]
-            value += -0.5 * z * z - math.log(mean_scale[d]) - _HALF_LOG_2PI
-            grad[offset + k * D + d] = -z / mean_scale[d]
-    offset += K * D
-    covariance = theta[offset:]
-    cov_grad = grad[offset:]
-
-    # Scale parameters of the likelihood, from the unconstrained covariance values.
-    cholesky = code == FULL or code == TIED
+    if _non_finite(theta, grad):
+        return -math.inf
+    K, D = n_components, Xt.shape[0]
+    weights, means = np.empty(K), np.empty((K, D))
+    value, log_normaliser, total = _weights_and_means(theta, grad, hyper, K, D, weights, means)
+    offset = K - 1 + K * D
+    covariance, cov_grad = theta[offset:], grad[offset:]
     n_factors = K if code == FULL else 1
+    packed = D * (D + 1) // 2
     chol = np.zeros((n_factors, D, D))
-    sd = np.empty((K, D))
-    if cholesky:
-        packed = D * (D + 1) // 2
-        for j in range(n_factors):
-            position = j * packed
-            for i in range(D):
-                for c in range(i + 1):
-                    chol[j, i, c] = math.exp(covariance[position]) if c == i else covariance[position]
-                    position += 1
-        prec, log_det = _cholesky_precision(chol, K)
-    else:
-        for k in range(K):
-            for d in range(D):
-                sd[k, d] = math.exp(covariance[_sd_index(code, k, d, D)])
-        prec, log_det = _diagonal_precision(sd)
-
-    # Likelihood and its statistics in one pass over the data.
-    weighted = sample_weight.shape[0] > 0
-    pointwise = np.empty(Xt.shape[1] if weighted else 0)
-    log_weights = np.empty(K)
-    for k in range(K):
-        log_weights[k] = math.log(max(weights[k], 2.2250738585072014e-308))
-    log_lik, nk, sx, sxx = serial_fused_estep_statistics(
-        Xt, means, prec, log_det, log_weights, cholesky, sample_weight, pointwise
-    )
-    if weighted:
-        log_lik = 0.0
-        for n in range(Xt.shape[1]):
-            log_lik += sample_weight[n] * pointwise[n]
+    for j in range(n_factors):
+        position = j * packed
+        for i in range(D):
+            for c in range(i + 1):
+                chol[j, i, c] = math.exp(covariance[position]) if c == i else covariance[position]
+                position += 1
+    prec, log_det = _cholesky_precision(chol, K)
+    log_lik, nk, sx, sxx = _likelihood(Xt, sample_weight, means, prec, log_det, weights, True)
+    grad_weights, grad_means, grad_chol = _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
     value += log_lik
-    if cholesky:
-        grad_weights, grad_means, grad_chol = _cholesky_gradients(weights, chol, prec, nk, sx, sxx)
-    else:
-        grad_weights, grad_means, grad_sd = _diagonal_gradients(weights, sd, nk, sx, sxx)
+    value += _means_and_weights_gradient(
+        theta, grad, hyper, weights, log_normaliser, total, grad_weights, grad_means
+    )
+    # The LKJ-and-sd prior, its Jacobian, and the likelihood's factor gradient on the unconstrained scale.
+    shape, eta, log_normalizer = hyper[K + 3 * D], hyper[K + 3 * D + 1], hyper[K + 3 * D + 2]
+    variance_scale, log_gamma_shape = hyper[K + 2 * D : K + 3 * D], math.lgamma(shape)
+    factor = np.empty((D, D))
+    for j in range(n_factors):
+        part = slice(j * packed, (j + 1) * packed)
+        value += _lkj_part(
+            covariance[part], cov_grad[part], factor, shape, variance_scale, eta, log_normalizer,
+            grad_chol[j], log_gamma_shape,
+        )  # fmt: skip
+    return value
+
+
+@kernel_njit(error_model="numpy", inline="always")
+def diagonal_logp_and_grad(code, theta, grad, Xt, sample_weight, hyper, n_components):
+    """:func:`cholesky_logp_and_grad` for the diagonal structures (DIAG, SPHERICAL, EQUAL_SPHERICAL,
+    EQUAL_DIAGONAL): standard deviations on the log scale, no correlations."""
+    if _non_finite(theta, grad):
+        return -math.inf
+    K, D = n_components, Xt.shape[0]
+    weights, means = np.empty(K), np.empty((K, D))
+    value, log_normaliser, total = _weights_and_means(theta, grad, hyper, K, D, weights, means)
+    offset = K - 1 + K * D
+    covariance, cov_grad = theta[offset:], grad[offset:]
+    sd = np.empty((K, D))
     for k in range(K):
         for d in range(D):
-            grad[K - 1 + k * D + d] += grad_means[k, d]
-    value += _weights_part(theta, grad, K, concentration, grad_weights, weights, log_normaliser, total)
-
-    # Covariance prior, Jacobian, and the likelihood's scale gradient on the unconstrained scale.
-    if cholesky:
-        factor = np.empty((D, D))
-        packed = D * (D + 1) // 2
-        for j in range(n_factors):
-            part = slice(j * packed, (j + 1) * packed)
-            value += _lkj_part(
-                covariance[part], cov_grad[part], factor, shape, variance_scale, eta, log_normalizer,
-                grad_chol[j], log_gamma_shape,
-            )  # fmt: skip
-        return value
+            sd[k, d] = math.exp(covariance[_sd_index(code, k, d, D)])
+    prec, log_det = _diagonal_precision(sd)
+    log_lik, nk, sx, sxx = _likelihood(Xt, sample_weight, means, prec, log_det, weights, False)
+    grad_weights, grad_means, grad_sd = _diagonal_gradients(weights, sd, nk, sx, sxx)
+    value += log_lik
+    value += _means_and_weights_gradient(
+        theta, grad, hyper, weights, log_normaliser, total, grad_weights, grad_means
+    )
+    # The sd prior, its Jacobian, and the likelihood's sd gradient on the log scale.
+    variance_scale = hyper[K + 2 * D : K + 3 * D]
+    shape, log_gamma_shape = hyper[K + 3 * D], math.lgamma(hyper[K + 3 * D])
     mean_variance_scale = 0.0
     for d in range(D):
         mean_variance_scale += variance_scale[d]
@@ -404,30 +450,53 @@ def model_header(code: int, n_components: int, Xt: np.ndarray, sample_weight: np
     return np.array([values[field] for field in _HEADER_FIELDS], dtype=np.uint64)
 
 
-# nutpie's return codes: 0 ok, -1 wrong dimension, 1 error, 3 non-finite gradient, 4 non-finite logp.
-def _logp_c(dim, x_, grad_, logp_, user_data_):
-    header = carray(user_data_, (HEADER_LENGTH,), np.uint64)
+@kernel_njit(inline="always")
+def _entry_arrays(header, x_, grad_, logp_):
+    """The arrays of a call of a C entry: the point, the gradient and logp outputs, the data, weights and
+    hyper-parameters the header points to."""
     # Signed sizes throughout: numba types a mix of uint64 and int64 as float64.
     n_dim = np.int64(header[4])
-    if np.int64(dim) != n_dim:
+    data = carray(_as_double_pointer(header[5]), (np.int64(header[2]), np.int64(header[3])))
+    weights = carray(_as_double_pointer(header[6]), (np.int64(header[7]),))
+    hyper = carray(_as_double_pointer(header[8]), (np.int64(header[9]),))
+    return carray(x_, (n_dim,)), carray(grad_, (n_dim,)), carray(logp_, (1,)), data, weights, hyper
+
+
+@kernel_njit(inline="always")
+def _status(grad, value):
+    # nutpie's return codes: 0 ok, -1 wrong dimension, 1 error, 3 non-finite gradient, 4 non-finite logp.
+    for i in range(grad.shape[0]):
+        if not math.isfinite(grad[i]):
+            return 3
+    return 0 if math.isfinite(value) else 4
+
+
+# One C entry per family, each a function of its own: numba's cache names compiled code by the Python
+# function (its qualified name and line), so one body made into two entries would share, and swap, entries.
+def _cholesky_logp_c(dim, x_, grad_, logp_, user_data_):
+    header = carray(user_data_, (HEADER_LENGTH,), np.uint64)
+    code = np.int64(header[0])
+    if np.int64(dim) != np.int64(header[4]) or not (code == FULL or code == TIED):
         return -1
     try:
-        x = carray(x_, (n_dim,))
-        grad = carray(grad_, (n_dim,))
-        logp = carray(logp_, (1,))
-        data = carray(_as_double_pointer(header[5]), (np.int64(header[2]), np.int64(header[3])))
-        weights = carray(_as_double_pointer(header[6]), (np.int64(header[7]),))
-        hyper = carray(_as_double_pointer(header[8]), (np.int64(header[9]),))
-        value = model_logp_and_grad(np.int64(header[0]), x, grad, data, weights, hyper, np.int64(header[1]))
-        logp[0] = value
-        for i in range(n_dim):
-            if not math.isfinite(grad[i]):
-                return 3
-        if not math.isfinite(value):
-            return 4
+        x, grad, logp, data, weights, hyper = _entry_arrays(header, x_, grad_, logp_)
+        logp[0] = cholesky_logp_and_grad(code, x, grad, data, weights, hyper, np.int64(header[1]))
+        return _status(grad, logp[0])
     except Exception:
         return 1
-    return 0
+
+
+def _diagonal_logp_c(dim, x_, grad_, logp_, user_data_):
+    header = carray(user_data_, (HEADER_LENGTH,), np.uint64)
+    code = np.int64(header[0])
+    if np.int64(dim) != np.int64(header[4]) or code == FULL or code == TIED:
+        return -1
+    try:
+        x, grad, logp, data, weights, hyper = _entry_arrays(header, x_, grad_, logp_)
+        logp[0] = diagonal_logp_and_grad(code, x, grad, data, weights, hyper, np.int64(header[1]))
+        return _status(grad, logp[0])
+    except Exception:
+        return 1
 
 
 def _expand_c(dim, n_expanded, x_, out_, user_data_):
@@ -443,72 +512,105 @@ def _expand_c(dim, n_expanded, x_, out_, user_data_):
     return 0
 
 
-_CALLBACKS: dict[str, CFunc] = {}
+#: The families of covariance structures, each with a C log-density entry of its own: a fit compiles
+#: only its own family's (the LKJ-Cholesky path of "full" and "tied" is most of the compile).
+FAMILIES = ("cholesky", "diagonal")
+_LOGP_BODIES = {"cholesky": _cholesky_logp_c, "diagonal": _diagonal_logp_c}
+_CALLBACKS: dict[str, CFunc] = {}  # family or "expand" -> the loaded (or compiled) C entry
 _COMPILING = threading.Lock()
-#: The process compiling the callbacks into numba's cache, if this one started it.
-_OTHER_PROCESS: subprocess.Popen | None = None
-#: How long to wait for that process before compiling here (it takes 10-20 s on two busy cores).
+#: The processes compiling callbacks into numba's cache that this one started, by the family they compile.
+_OTHER_PROCESSES: dict[str, subprocess.Popen] = {}
+#: Those of the callbacks there that are compiled at a lower priority, after the ones a fit waited for.
+_BACKGROUND: set[str] = set()
+#: How long to wait for such a process to save a callback before compiling it here (it takes 5-15 s on two
+#: busy cores), and how often to look whether it has.
 _OTHER_PROCESS_TIMEOUT_S = 300
+_POLL_S = 0.05
 _log = logging.getLogger(__name__)
 
 
-def _uncompiled_callbacks() -> dict[str, CFunc]:
-    return {
-        "logp": uncompiled_kernel_cfunc(_logp_c, LOGP_SIGNATURE),
-        "expand": uncompiled_kernel_cfunc(_expand_c, EXPAND_SIGNATURE),
-    }
+def covariance_family(covariance_type: str) -> str:
+    """The family (:data:`FAMILIES`) of a Bayesian covariance type: "cholesky" for full and tied."""
+    return "cholesky" if COVARIANCE_CODES[covariance_type] in (FULL, TIED) else "diagonal"
 
 
-def model_callbacks() -> tuple[CFunc, CFunc]:
-    """The compiled C entry points (logp-and-gradient, expansion), loaded from numba's cache.
+def _uncompiled_callback(name: str) -> CFunc:
+    """The C entry `name` (a family of :data:`FAMILIES`, or "expand"), neither compiled nor loaded."""
+    if name == "expand":
+        return uncompiled_kernel_cfunc(_expand_c, EXPAND_SIGNATURE)
+    return uncompiled_kernel_cfunc(_LOGP_BODIES[name], LOGP_SIGNATURE)
 
-    Compiled once after an install (seconds), whatever the model's covariance type, shape or data, and
-    loaded from the cache in a fraction of a second afterwards. The compile runs in another Python process
-    (:func:`start_compiling`), and this one loads what it saved: a callback compiled in the process that
-    runs it calls its jitted callees as compiled on their own, which rounds differently in the last bits
-    from the cached code that every later process runs (fast-math kernels), and a sampler turns that into
-    other draws, so the first fit after an install would not repeat. Only when no other process can run
-    (no Python executable, or it failed) is the callback compiled here.
+
+def model_callbacks(covariance_type: str) -> tuple[CFunc, CFunc]:
+    """The compiled C entry points (logp-and-gradient, expansion) of `covariance_type`'s family.
+
+    Compiled once after an install (seconds), whatever the model's shape or data, one log-density entry
+    per family of covariance structures (:func:`covariance_family`), and loaded from numba's cache in a
+    fraction of a second afterwards. The compile runs in another Python process (:func:`start_compiling`),
+    and this one loads what it saved: a callback compiled in the process that runs it calls its jitted
+    callees as compiled on their own, which rounds differently in the last bits from the cached code that
+    every later process runs (fast-math kernels), and a sampler turns that into other draws, so the first
+    fit after an install would not repeat. Only when no other process can run (no Python executable, or
+    it failed) is the callback compiled here.
     """
+    family = covariance_family(covariance_type)
     with _COMPILING:
-        if not _CALLBACKS and not _load_or_start():
-            _wait_for_other_process()
-            callbacks = _uncompiled_callbacks()
-            for callback in callbacks.values():
-                if not load_cached(callback):
-                    compile_callback(callback)
-            _CALLBACKS.update(callbacks)
-        return _CALLBACKS["logp"], _CALLBACKS["expand"]
+        if not {family, "expand"} <= _CALLBACKS.keys() and not _load_or_start([family]):
+            for name in ("expand", family):
+                if name not in _CALLBACKS:
+                    _CALLBACKS[name] = _saved_by_other_process(name)
+        return _CALLBACKS[family], _CALLBACKS["expand"]
 
 
-def start_compiling() -> None:
+def start_compiling(covariance_types=None) -> None:
     """Load the callbacks from the cache, or start compiling them into it in another process; returns at once.
 
-    A caller with other work (the EM start of a fit) does it meanwhile, and :func:`model_callbacks` waits for
-    the process. It runs in a session of its own, so that a Ctrl-C in the terminal does not reach it, and
-    is killed only when it has not finished in ``_OTHER_PROCESS_TIMEOUT_S`` (an entry it leaves half
-    written then fails to load and is replaced, see :func:`bayes_gmm._numba_cache.compile_callback`).
+    The families of `covariance_types` (an iterable of covariance types; default: every family; names
+    without a Bayesian model are left out) come first; after an install, that process then compiles the
+    other families too, at a lower priority, so that a later fit of another covariance type finds its
+    kernel compiled (a fit that needs one before it is saved compiles it in a process of normal priority,
+    rather than wait for one that a busy machine may starve).
+    A caller with other work (the EM start of a fit) does it meanwhile, and :func:`model_callbacks` waits
+    until the process has saved the callback it needs. The process runs in a session of its own, so that a
+    Ctrl-C in the terminal does not reach it; it is killed only when it has not saved a callback waited
+    for in ``_OTHER_PROCESS_TIMEOUT_S`` (an entry it leaves half written then fails to load and is
+    replaced, see :func:`bayes_gmm._numba_cache.compile_callback`).
     """
-    with _COMPILING:
-        if not _CALLBACKS:
-            _load_or_start()
+    if covariance_types is None:
+        families = list(FAMILIES)
+    else:  # a type without a Bayesian model is refused by the fit itself, with a message that says why
+        families = [covariance_family(name) for name in covariance_types if name in COVARIANCE_CODES]
+    if families:
+        with _COMPILING:
+            _load_or_start(sorted(set(families)))
 
 
-def _load_or_start() -> bool:
-    """True if the callbacks are now in place (loaded from the cache); else the other process is started
-    (unless it runs already, or cannot run). Called with ``_COMPILING`` held."""
-    global _OTHER_PROCESS
-    if _OTHER_PROCESS is not None:
-        return False  # running, or finished and not yet waited for: model_callbacks loads its result
-    callbacks = _uncompiled_callbacks()
-    if all(load_cached(callback) for callback in callbacks.values()):
-        _CALLBACKS.update(callbacks)
+def _load_or_start(families) -> bool:
+    """True if the callbacks of `families` (and the expansion) are now in place, loaded from the cache;
+    else one other process is started to compile those neither loaded nor compiling already (unless it
+    cannot run). On the first use after an install (no expansion cached) that process goes on to compile
+    the other families. Called with ``_COMPILING`` held."""
+
+    def missing(names):
+        for name in names:
+            if name in _CALLBACKS or (name in _OTHER_PROCESSES and name not in _BACKGROUND):
+                continue
+            callback = _uncompiled_callback(name)
+            if load_cached(callback):
+                _CALLBACKS[name] = callback
+            else:
+                yield name
+
+    wanted = ["expand", *families]
+    now = list(missing(wanted))
+    if all(name in _CALLBACKS for name in wanted):
         return True
-    command = _python_command()
-    if command is None:
+    later = list(missing(f for f in FAMILIES if f not in families)) if "expand" in now else []
+    command = _python_command(now, later)
+    if not now or command is None:
         return False
     try:
-        _OTHER_PROCESS = subprocess.Popen(
+        process = subprocess.Popen(
             command,
             env=_environment(),
             stdin=subprocess.DEVNULL,
@@ -523,11 +625,16 @@ def _load_or_start() -> bool:
         )
     except (OSError, ValueError, TypeError) as error:  # no process to be had: compiled here instead
         _log.debug("compiling the model kernel in another process failed to start: %s", error)
+        return False
+    _OTHER_PROCESSES.update(dict.fromkeys([*now, *later], process))
+    _BACKGROUND.difference_update(now)
+    _BACKGROUND.update(later)
     return False
 
 
-def _python_command() -> list[str] | None:
-    """The command that compiles the callbacks in a new Python process; None where there is no Python."""
+def _python_command(names=("expand", *FAMILIES), later=()) -> list[str] | None:
+    """The command that compiles the callbacks `names` (families, "expand"), then at a lower priority those
+    `later`, in a new Python process; None where there is no Python."""
     executable = sys.executable or ""
     # A frozen application's or an embedding host's executable is not a Python interpreter.
     if getattr(sys, "frozen", False) or not re.match(r"(python|pypy)", Path(executable).name.lower()):
@@ -538,14 +645,23 @@ def _python_command() -> list[str] | None:
     path = [package_root] + [
         os.path.abspath(os.fspath(entry)) for entry in sys.path if isinstance(entry, str | os.PathLike)
     ]
-    code = f"import sys; sys.path[:] = {path!r}; from {__name__} import _compile_here; _compile_here()"
+    code = (
+        f"import sys; sys.path[:] = {path!r}; from {__name__} import _compile_here; "
+        f"_compile_here({list(names)!r}, {list(later)!r})"
+    )
     return [executable, "-c", code]
 
 
-def _compile_here() -> None:
-    # What the other process runs: compile (or load) the callbacks, saving them to the cache.
-    for callback in _uncompiled_callbacks().values():
-        compile_callback(callback)
+def _compile_here(names, later=()) -> None:
+    # What the other process runs: compile (or load) the callbacks `names`, then, at a lower priority (on
+    # idle cores, not slowing the fit that started it), those `later`, which nobody waits for yet; each is
+    # saved to the cache as soon as it is compiled.
+    for name in names:
+        compile_callback(_uncompiled_callback(name))
+    if later and hasattr(os, "nice"):
+        os.nice(10)
+    for name in later:
+        compile_callback(_uncompiled_callback(name))
 
 
 def _environment() -> dict[str, str]:
@@ -555,18 +671,33 @@ def _environment() -> dict[str, str]:
     return environment
 
 
-def _wait_for_other_process() -> None:
-    """Wait for the other process, if one was started; stop it if it is stuck."""
-    global _OTHER_PROCESS
-    process = _OTHER_PROCESS
-    if process is None:
-        return
-    try:
-        process.wait(timeout=_OTHER_PROCESS_TIMEOUT_S)
-    except subprocess.TimeoutExpired:  # a damaged cache entry this may leave is replaced (compile_callback)
+def _saved_by_other_process(name: str) -> CFunc:
+    """The callback `name`, loaded as soon as the other process compiling it has saved it; compiled here
+    if no process compiles it, or the process ended (or was stopped, stuck) without saving it."""
+    process = _OTHER_PROCESSES.get(name)
+    deadline = time.monotonic() + _OTHER_PROCESS_TIMEOUT_S
+    while process is not None:
+        callback = _uncompiled_callback(name)
+        if load_cached(callback):
+            return callback
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)  # a damaged cache entry a killed one may leave is replaced (compile_callback)
+            break
+        time.sleep(_POLL_S)
+    callback = _uncompiled_callback(name)
+    if not load_cached(callback):
+        compile_callback(callback)
+    return callback
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Kill `process` unless it has ended, and forget it."""
+    if process.poll() is None:
         process.kill()
         process.wait()
-    _OTHER_PROCESS = None
+    for name in [name for name, started in _OTHER_PROCESSES.items() if started is process]:
+        del _OTHER_PROCESSES[name]
+        _BACKGROUND.discard(name)
     if process.returncode != 0:
         _log.debug(
             "compiling the model kernel in another process failed (exit status %s)", process.returncode
@@ -575,9 +706,11 @@ def _wait_for_other_process() -> None:
 
 def _after_fork_in_child() -> None:
     # A lock held by another thread of the parent at the fork (nutpie's chains are threads) would never be
-    # released in the child, and the child cannot wait for its parent's process.
-    global _COMPILING, _OTHER_PROCESS
-    _COMPILING, _OTHER_PROCESS = threading.Lock(), None
+    # released in the child, and the child cannot wait for its parent's processes.
+    global _COMPILING
+    _COMPILING = threading.Lock()
+    _OTHER_PROCESSES.clear()
+    _BACKGROUND.clear()
 
 
 if hasattr(os, "register_at_fork"):
