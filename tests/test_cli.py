@@ -647,11 +647,9 @@ def check_interrupted_run(tmp_path, extra, started, delay, timeout, signum=signa
     status, stderr, seconds = interrupt_during_sampling(
         out, [*many_draws, *extra], started, delay, timeout, signum
     )
-    if signum == signal.SIGINT:
-        expected_status, stopped = cli.EXIT_INTERRUPTED, "interrupted"
-    else:
-        expected_status, stopped = cli.EXIT_TERMINATED, "terminated (SIGTERM)"
-    assert status == expected_status, stderr
+    stopped = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    # Killed by the signal, once cleaned up, so that a shell loop around the command stops too.
+    assert status == -signum, stderr
     assert stderr.strip().splitlines()[-1] == f"bayes-gmm: {stopped}: nothing was written; {out} is as it was"
     assert "Traceback" not in stderr, stderr
     assert snapshot(out) == before  # no new files, the earlier results untouched
@@ -1494,6 +1492,67 @@ def test_ctrl_c_while_printing_keeps_the_written_results(tmp_path, monkeypatch, 
         capsys.readouterr().err,
         rf"while printing; the results are in {re.escape(str(out))}$",
         prefix="bayes-gmm: interrupted",
+    )
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+class SignalOnWrite(io.StringIO):
+    """sys.stdout that receives `signum` as the summary starts to be printed."""
+
+    def __init__(self, signum):
+        super().__init__()
+        self.signum = signum
+
+    def write(self, text):
+        if self.signum is not None:
+            signum, self.signum = self.signum, None
+            signal.raise_signal(signum)
+        return super().write(text)
+
+
+STOPPED = {
+    signal.SIGINT: (cli.EXIT_INTERRUPTED, "interrupted"),
+    signal.SIGTERM: (143, "terminated (SIGTERM)"),
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_printing_keeps_the_results_and_says_which_signal(
+    tmp_path, monkeypatch, capsys, signum
+):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "stdout", SignalOnWrite(signum))
+    status, stopped = STOPPED[signum]
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == status
+    assert_one_error_line(
+        capsys.readouterr().err,
+        rf" while printing; the results are in {re.escape(str(out))}$",
+        f"bayes-gmm: {stopped}",
+    )
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_swap_is_reported_once_the_results_are_in(tmp_path, monkeypatch, capsys, signum):
+    """The swap's renames are not interrupted; the signal is then reported, not dropped (exit 0)."""
+    from bayes_gmm import _io
+
+    real_swap = _io._Stage.swap_into
+
+    def swap_into(self, path):
+        signal.raise_signal(signum)
+        return real_swap(self, path)
+
+    monkeypatch.setattr(_io._Stage, "swap_into", swap_into)
+    out = tmp_path / "out"
+    status, stopped = STOPPED[signum]
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == status
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_error_line(
+        captured.err,
+        rf"{re.escape(stopped)}; the results are in {re.escape(str(out))}$",
+        f"bayes-gmm: {stopped}",
     )
     check_outputs(out, 272, ["eruptions", "waiting"], 2)
 

@@ -8,8 +8,9 @@ bayes-gmm select-k --demo --components 1,2,3,4 --out k_choice/
 
 A run's results appear in --out together or not at all: they are written to a hidden folder beside it,
 which replaces --out as a whole at the end (so --out never mixes two runs). Errors are one line on stderr
-and exit status 2. An interrupted run writes nothing and exits as shells report a signal, 128 + its
-number: 130 for Ctrl-C (SIGINT), 143 for ``kill`` (SIGTERM, handled as Ctrl-C).
+and exit status 2. An interrupted run writes nothing (or, stopped once its results are in, keeps them)
+and then ends by the signal, so that a shell sees 130 for Ctrl-C (SIGINT) and 143 for ``kill`` (SIGTERM,
+handled as Ctrl-C) and stops a loop; :func:`main` returns those statuses.
 """
 
 from __future__ import annotations
@@ -317,9 +318,13 @@ def _print_summary(summary: str, out: OutputFolder | None, paths: list[Path]) ->
     """Print the summary once the files are written (in `paths`): a closed stdout loses no results.
 
     Output to a closed pipe (``bayes-gmm fit ... | head -1``) ends the command quietly with status 141, as a
-    shell reports a process stopped by SIGPIPE; a Ctrl-C while printing does not undo what was written.
+    shell reports a process stopped by SIGPIPE; a Ctrl-C or SIGTERM while printing (or during the swap, which
+    it does not stop) does not undo what was written, and is reported as such.
     """
+    printing = False
     try:
+        INTERRUPT.check()  # a signal during the swap, which it does not stop: the results are in
+        printing = True
         print(summary)
         if paths:
             print("\nwrote " + ", ".join(str(p) for p in paths))
@@ -332,8 +337,10 @@ def _print_summary(summary: str, out: OutputFolder | None, paths: list[Path]) ->
     except KeyboardInterrupt:
         if not paths:
             raise
-        print(f"bayes-gmm: interrupted while printing; the results are in {out.shown}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        stopped, status = _stopped_by()
+        when = " while printing" if printing else ""
+        print(f"bayes-gmm: {stopped}{when}; the results are in {out.shown}", file=sys.stderr)
+        return status
     return 0
 
 
@@ -441,7 +448,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     # The handlers sit inside INTERRUPT: freeing an interrupted run's frames runs finalizers, and what they
     # raise must still meet its hook (see Interrupt). SIGTERM stops a run as Ctrl-C does.
-    with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM)), warnings.catch_warnings():
+    with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM), take_over=True), warnings.catch_warnings():
         try:
             # Warnings meant for users are shown as one line each; library-internal noise (deprecations,
             # floating-point notices from diagnostics of fixed parameters) is not.
@@ -463,11 +470,37 @@ def main(argv=None) -> int:
 
 def _interrupted(args) -> int:
     kept = f"; {args.out} is as it was" if getattr(args, "out", None) else ""
+    stopped, status = _stopped_by()
+    print(f"bayes-gmm: {stopped}: nothing was written{kept}", file=sys.stderr)
+    return status
+
+
+def _stopped_by() -> tuple[str, int]:
+    """How the signal that stopped the command is reported: words and exit status."""
     if INTERRUPT.signum == signal.SIGTERM:
-        print(f"bayes-gmm: terminated (SIGTERM): nothing was written{kept}", file=sys.stderr)
-        return EXIT_TERMINATED
-    print(f"bayes-gmm: interrupted: nothing was written{kept}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+        return "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
+
+
+def run_as_command(argv=None) -> int:
+    """:func:`main` as the ``bayes-gmm`` command: a run stopped by a signal then ends by that signal.
+
+    A shell (``for f in *.csv; do bayes-gmm fit "$f"; done``) stops a loop only when its command was killed
+    by SIGINT, not when it exited 130; so, once the command has cleaned up and said so, it takes the
+    signal's default action. (Windows has no such exit; there the status is returned.)
+    """
+    try:
+        status = main(argv)
+    except KeyboardInterrupt:  # a Ctrl-C in the instant the handlers are put back
+        status = EXIT_INTERRUPTED
+    signum = {EXIT_INTERRUPTED: signal.SIGINT, EXIT_TERMINATED: signal.SIGTERM}.get(status)
+    if signum is not None and os.name == "posix":
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    return status
 
 
 def _error_line(exc: Exception) -> str:
@@ -492,4 +525,4 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_as_command())
