@@ -1570,3 +1570,20 @@ def test_broken_pipe_subprocess(tmp_path):
     assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE, stderr
     assert_only_progress(stderr)  # no "Exception ignored", no traceback
     check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+class Panic(BaseException):
+    """What pyo3 raises for a Rust panic (nutpie's sampler): a BaseException."""
+
+
+def test_a_panic_in_a_library_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def panicking_fit_em(*args, **kwargs):
+        raise Panic("assertion failed: early_end < num_tune")
+
+    monkeypatch.setattr(cli, "fit_em", panicking_fit_em)
+    assert cli.main(EM_RUN) == 2
+    assert_one_error_line(
+        capsys.readouterr().err,
+        r"\(Panic: assertion failed: early_end < num_tune\)",
+        "bayes-gmm: internal error",
+    )

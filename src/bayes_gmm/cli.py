@@ -459,7 +459,9 @@ def main(argv=None) -> int:
             return args.handler(args)
         except KeyboardInterrupt:
             return _interrupted(args)
-        except Exception as exc:  # one line for the user, whatever went wrong; never a traceback
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # one line, whatever went wrong (a Rust panic too); never a traceback
             if INTERRUPT.interrupted:  # e.g. a half-filled trace after Ctrl-C failed a later check
                 return _interrupted(args)
             if os.environ.get(TRACEBACK_ENV):
@@ -503,7 +505,7 @@ def run_as_command(argv=None) -> int:
     return status
 
 
-def _error_line(exc: Exception) -> str:
+def _error_line(exc: BaseException) -> str:
     message = " ".join(str(exc).split())  # one line, even for multi-line library messages
     if isinstance(exc, ZeroDivisionError):
         return (
