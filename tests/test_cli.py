@@ -1587,3 +1587,17 @@ def test_a_panic_in_a_library_is_one_line_not_a_traceback(monkeypatch, capsys):
         r"\(Panic: assertion failed: early_end < num_tune\)",
         "bayes-gmm: internal error",
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "returncode"), [(130, -signal.SIGINT), (143, -signal.SIGTERM), (2, 2), (0, 0)]
+)
+def test_the_console_script_ends_by_the_signal_that_stopped_the_run(status, returncode):
+    """The console script (what the shell sees), not main(): a shell loop stops only on death by SIGINT."""
+    code = (
+        "import sys; from bayes_gmm import cli, _cli_entry; "
+        f"cli.main = lambda argv: print('cleaned up', flush=True) or {status}; "
+        "sys.exit(_cli_entry.main(['fit', '--method', 'em']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (returncode, "cleaned up\n"), result.stderr

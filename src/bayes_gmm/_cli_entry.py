@@ -43,13 +43,14 @@ def nutpie_covariance_types(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bayes-gmm`` (:func:`bayes_gmm.cli.run_as_command`), its model kernel's compile started first."""
+    """Run ``bayes-gmm`` (:func:`bayes_gmm.cli.main`), its model kernel's compile started first."""
     argv = sys.argv[1:] if argv is None else list(argv)
     covariance_types = nutpie_covariance_types(argv)
     if covariance_types:
         from bayes_gmm.models._model_kernel import start_compiling
 
         start_compiling(covariance_types)
-    from bayes_gmm.cli import run_as_command  # a run stopped by a signal ends by it (a shell loop stops)
+    from bayes_gmm._interrupt import exit_by_signal
+    from bayes_gmm.cli import main as cli_main
 
-    return run_as_command(argv)
+    return exit_by_signal(cli_main(argv))  # a run stopped by a signal ends by it (a shell loop stops)

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 
 
 class Interrupt:
@@ -177,3 +177,21 @@ def interruptible():
                 raise KeyboardInterrupt from exc
             raise
         interrupt.check()
+
+
+def exit_by_signal(status: int) -> int:
+    """The ``bayes-gmm`` command's end: exit status 128 + N, for a run stopped by SIGINT or SIGTERM (N),
+    becomes death by that signal; any other status is returned.
+
+    A shell (``for f in *.csv; do bayes-gmm fit "$f"; done``) stops a loop only when its command was killed
+    by SIGINT, not when it exited 130; so, once the command has cleaned up and said so, it takes the
+    signal's default action. (Windows has no such exit; there the status is returned.)
+    """
+    signum = status - 128
+    if signum in (signal.SIGINT, signal.SIGTERM) and os.name == "posix":
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    return status

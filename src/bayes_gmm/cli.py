@@ -10,7 +10,8 @@ A run's results appear in --out together or not at all: they are written to a hi
 which replaces --out as a whole at the end (so --out never mixes two runs). Errors are one line on stderr
 and exit status 2. An interrupted run writes nothing (or, stopped once its results are in, keeps them)
 and then ends by the signal, so that a shell sees 130 for Ctrl-C (SIGINT) and 143 for ``kill`` (SIGTERM,
-handled as Ctrl-C) and stops a loop; :func:`main` returns those statuses.
+handled as Ctrl-C) and stops a loop; :func:`main` returns those statuses (the console script ends by
+:func:`bayes_gmm._interrupt.exit_by_signal`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from bayes_gmm._cli_output import (
     write_assignments_parquet,
     write_csv,
 )
-from bayes_gmm._interrupt import INTERRUPT
+from bayes_gmm._interrupt import INTERRUPT, exit_by_signal
 from bayes_gmm._io import atomic_path, write_text_atomic
 from bayes_gmm._report import (
     format_bayes_summary,
@@ -446,6 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # a Ctrl-C in the instant the handlers are put back, after the run
+        return _interrupted(args)
+
+
+def _run(args) -> int:
     # The handlers sit inside INTERRUPT: freeing an interrupted run's frames runs finalizers, and what they
     # raise must still meet its hook (see Interrupt). SIGTERM stops a run as Ctrl-C does.
     with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM), take_over=True), warnings.catch_warnings():
@@ -484,27 +492,6 @@ def _stopped_by() -> tuple[str, int]:
     return "interrupted", EXIT_INTERRUPTED
 
 
-def run_as_command(argv=None) -> int:
-    """:func:`main` as the ``bayes-gmm`` command: a run stopped by a signal then ends by that signal.
-
-    A shell (``for f in *.csv; do bayes-gmm fit "$f"; done``) stops a loop only when its command was killed
-    by SIGINT, not when it exited 130; so, once the command has cleaned up and said so, it takes the
-    signal's default action. (Windows has no such exit; there the status is returned.)
-    """
-    try:
-        status = main(argv)
-    except KeyboardInterrupt:  # a Ctrl-C in the instant the handlers are put back
-        status = EXIT_INTERRUPTED
-    signum = {EXIT_INTERRUPTED: signal.SIGINT, EXIT_TERMINATED: signal.SIGTERM}.get(status)
-    if signum is not None and os.name == "posix":
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                stream.flush()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    return status
-
-
 def _error_line(exc: BaseException) -> str:
     message = " ".join(str(exc).split())  # one line, even for multi-line library messages
     if isinstance(exc, ZeroDivisionError):
@@ -527,4 +514,4 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(run_as_command())
+    sys.exit(exit_by_signal(main()))
