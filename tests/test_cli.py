@@ -647,11 +647,9 @@ def check_interrupted_run(tmp_path, extra, started, delay, timeout, signum=signa
     status, stderr, seconds = interrupt_during_sampling(
         out, [*many_draws, *extra], started, delay, timeout, signum
     )
-    if signum == signal.SIGINT:
-        expected_status, stopped = cli.EXIT_INTERRUPTED, "interrupted"
-    else:
-        expected_status, stopped = cli.EXIT_TERMINATED, "terminated (SIGTERM)"
-    assert status == expected_status, stderr
+    stopped = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    # Killed by the signal, once cleaned up, so that a shell loop around the command stops too.
+    assert status == -signum, stderr
     assert stderr.strip().splitlines()[-1] == f"bayes-gmm: {stopped}: nothing was written; {out} is as it was"
     assert "Traceback" not in stderr, stderr
     assert snapshot(out) == before  # no new files, the earlier results untouched
@@ -1498,6 +1496,67 @@ def test_ctrl_c_while_printing_keeps_the_written_results(tmp_path, monkeypatch, 
     check_outputs(out, 272, ["eruptions", "waiting"], 2)
 
 
+class SignalOnWrite(io.StringIO):
+    """sys.stdout that receives `signum` as the summary starts to be printed."""
+
+    def __init__(self, signum):
+        super().__init__()
+        self.signum = signum
+
+    def write(self, text):
+        if self.signum is not None:
+            signum, self.signum = self.signum, None
+            signal.raise_signal(signum)
+        return super().write(text)
+
+
+STOPPED = {
+    signal.SIGINT: (cli.EXIT_INTERRUPTED, "interrupted"),
+    signal.SIGTERM: (143, "terminated (SIGTERM)"),
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_printing_keeps_the_results_and_says_which_signal(
+    tmp_path, monkeypatch, capsys, signum
+):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "stdout", SignalOnWrite(signum))
+    status, stopped = STOPPED[signum]
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == status
+    assert_one_error_line(
+        capsys.readouterr().err,
+        rf" while printing; the results are in {re.escape(str(out))}$",
+        f"bayes-gmm: {stopped}",
+    )
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_swap_is_reported_once_the_results_are_in(tmp_path, monkeypatch, capsys, signum):
+    """The swap's renames are not interrupted; the signal is then reported, not dropped (exit 0)."""
+    from bayes_gmm import _io
+
+    real_swap = _io._Stage.swap_into
+
+    def swap_into(self, path):
+        signal.raise_signal(signum)
+        return real_swap(self, path)
+
+    monkeypatch.setattr(_io._Stage, "swap_into", swap_into)
+    out = tmp_path / "out"
+    status, stopped = STOPPED[signum]
+    assert cli.main([*EM_RUN, "--no-plots", "--out", str(out)]) == status
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_error_line(
+        captured.err,
+        rf"{re.escape(stopped)}; the results are in {re.escape(str(out))}$",
+        f"bayes-gmm: {stopped}",
+    )
+    check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
 def test_broken_pipe_subprocess(tmp_path):
     """A real closed pipe: the reader closes it before the command prints (what `| true` does; about 8 s
     here, most of it importing the package)."""
@@ -1511,3 +1570,34 @@ def test_broken_pipe_subprocess(tmp_path):
     assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE, stderr
     assert_only_progress(stderr)  # no "Exception ignored", no traceback
     check_outputs(out, 272, ["eruptions", "waiting"], 2)
+
+
+class Panic(BaseException):
+    """What pyo3 raises for a Rust panic (nutpie's sampler): a BaseException."""
+
+
+def test_a_panic_in_a_library_is_one_line_not_a_traceback(monkeypatch, capsys):
+    def panicking_fit_em(*args, **kwargs):
+        raise Panic("assertion failed: early_end < num_tune")
+
+    monkeypatch.setattr(cli, "fit_em", panicking_fit_em)
+    assert cli.main(EM_RUN) == 2
+    assert_one_error_line(
+        capsys.readouterr().err,
+        r"\(Panic: assertion failed: early_end < num_tune\)",
+        "bayes-gmm: internal error",
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "returncode"), [(130, -signal.SIGINT), (143, -signal.SIGTERM), (2, 2), (0, 0)]
+)
+def test_the_console_script_ends_by_the_signal_that_stopped_the_run(status, returncode):
+    """The console script (what the shell sees), not main(): a shell loop stops only on death by SIGINT."""
+    code = (
+        "import sys; from bayes_gmm import cli, _cli_entry; "
+        f"cli.main = lambda argv: print('cleaned up', flush=True) or {status}; "
+        "sys.exit(_cli_entry.main(['fit', '--method', 'em']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (returncode, "cleaned up\n"), result.stderr

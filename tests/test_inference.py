@@ -160,6 +160,12 @@ def test_tune_0_is_refused_before_em_for_every_backend(three_blobs, backend, mon
         fit_gmm(three_blobs, 3, tune=0, backend=backend)
 
 
+@pytest.mark.parametrize("tune", [0, 0.0])
+def test_tune_is_not_checked_for_advi_which_does_not_tune(three_blobs, tune):
+    fit = fit_gmm(three_blobs, 3, method="advi", tune=tune, draws=20, advi_restarts=1, random_seed=0)
+    assert fit.posterior.sizes["draw"] == 20 and fit.attrs["method"] == "advi"
+
+
 def test_fit_gmm_rejects_bad_arguments(three_blobs):
     with pytest.raises(ValueError, match="method must be one of"):
         fit_gmm(three_blobs, 3, method="gibbs")

@@ -7,7 +7,9 @@ thread once sampling has started) and asserts that the fit raises instead.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 
 from bayes_gmm._interrupt import INTERRUPT, Interrupt, interruptible
 from bayes_gmm.exceptions import ConvergenceWarning
-from bayes_gmm.inference import _advi, fit_gmm, select_k
+from bayes_gmm.inference import _advi, _fit, fit_gmm, select_k
 
 
 @pytest.fixture(scope="module")
@@ -103,29 +105,45 @@ def test_ctrl_c_in_pymc_sampling_raises_instead_of_returning_fewer_chains(two_bl
 
 
 def test_ctrl_c_in_nutpie_sampling_stops_its_threads_and_raises(two_blobs, monkeypatch):
-    """nutpie samples in Rust threads; a SIGINT 0.5 s after sampling starts (10^6 draws: minutes)."""
+    """nutpie samples in Rust threads; a SIGINT 0.5 s after sampling starts (10^6 draws: minutes). The
+    interrupt stops the wait for the sampler, which is cancelled: nutpie never gets to return (blocking,
+    it would return the half-filled trace, and the fit would go on with it)."""
     import nutpie
 
     real_sample = nutpie.sample
-    timers = []
+    cancelled = []
+
+    class Recorded:
+        def __init__(self, sampler):
+            self.sampler = sampler
+
+        def wait(self):
+            return self.sampler.wait()
+
+        def cancel(self):
+            cancelled.append(True)
+            self.sampler.cancel()
 
     def sample(*args, **kwargs):
-        timer = threading.Timer(0.5, press_ctrl_c)
-        timers.append(timer)
-        timer.start()
-        return real_sample(*args, **kwargs)
+        threading.Timer(0.5, press_ctrl_c).start()
+        return Recorded(real_sample(*args, **kwargs))
 
     monkeypatch.setattr(nutpie, "sample", sample)
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as caught:
         fit_gmm(two_blobs, 2, backend="nutpie", draws=1_000_000, tune=50, chains=2, random_seed=0)
     assert time.perf_counter() - started < 30
+    assert cancelled == [True] and caught.value.__cause__ is None
+    # The sampling threads stopped (left running, two chains would use most of two cores for minutes).
+    cpu_before = time.process_time()
+    time.sleep(1.0)
+    assert time.process_time() - cpu_before < 0.2
 
 
 def test_catching_nests_and_puts_every_handler_back():
     outer_before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     interrupt = Interrupt()
-    with interrupt.catching((signal.SIGINT, signal.SIGTERM)):
+    with interrupt.catching((signal.SIGINT, signal.SIGTERM), take_over=True):  # as the command line
         handler = signal.getsignal(signal.SIGINT)
         with interrupt.catching():  # as fit_gmm inside the command line
             assert signal.getsignal(signal.SIGINT) == handler
@@ -171,3 +189,149 @@ def test_fits_outside_the_main_thread_install_no_handler():
     thread.join()
     assert errors == []
     assert not INTERRUPT.interrupted
+
+
+# -- whose handler, which thread, and the record afterwards ------------------------------------------------
+
+
+def in_a_thread(function):
+    """`function()` run in a worker thread: (its result, None) or (None, what it raised)."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append((function(), None))
+        except BaseException as exc:
+            outcome.append((None, exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return outcome[0]
+
+
+def test_a_caught_ctrl_c_leaves_nothing_for_a_later_fit_in_another_thread(two_blobs, monkeypatch):
+    """After one Ctrl-C caught in the main thread, a fit in a worker thread (a GUI, a web server) returns
+    its result, and its own errors stay its own."""
+    with pytest.raises(KeyboardInterrupt), interruptible():
+        press_ctrl_c()
+    assert not INTERRUPT.interrupted and INTERRUPT.signum is None  # the record ends with the fit
+    fit, error = in_a_thread(lambda: fit_gmm(two_blobs, 2, advi_restarts=1, **ADVI_QUICK))
+    assert error is None and fit.posterior.sizes["draw"] == 20
+    boom = RuntimeError("sampler failed")
+
+    def failing(*args, **kwargs):
+        raise boom
+
+    monkeypatch.setattr(_fit, "run_nuts", failing)
+    assert in_a_thread(lambda: fit_gmm(two_blobs, 2, draws=20, tune=20)) == (None, boom)
+
+
+def test_a_fit_in_another_thread_is_not_stopped_by_the_main_threads_interrupt(two_blobs, monkeypatch):
+    """The command line (or a caller) in the main thread was interrupted; a worker thread's fit is not."""
+    boom = RuntimeError("sampler failed")
+
+    def failing(*args, **kwargs):
+        raise boom
+
+    with INTERRUPT.catching():
+        INTERRUPT.interrupted = True
+        fit, error = in_a_thread(lambda: fit_gmm(two_blobs, 2, advi_restarts=2, **ADVI_QUICK))
+        assert error is None and fit.posterior.sizes["draw"] == 20
+        monkeypatch.setattr(_fit, "run_nuts", failing)
+        assert in_a_thread(lambda: fit_gmm(two_blobs, 2, draws=20, tune=20)) == (None, boom)
+    assert not INTERRUPT.interrupted
+
+
+@pytest.fixture
+def sigint_handler():
+    """Set SIGINT's handler for one test; Python's own is put back after it."""
+    yield lambda handler: signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_a_process_that_ignores_sigint_is_not_interrupted(two_blobs, ctrl_c_in_advi, sigint_handler):
+    """A multiprocessing or Dask worker, or a job started with `&`, ignores SIGINT: so does the fit."""
+    sigint_handler(signal.SIG_IGN)
+    fit = fit_gmm(two_blobs, 2, advi_restarts=2, **ADVI_QUICK)  # Ctrl-C at iteration 100 of each run
+    assert len(ctrl_c_in_advi) == 2 and fit.posterior.sizes["draw"] == 20
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_a_callers_own_sigint_handler_is_called_not_replaced(two_blobs, ctrl_c_in_advi, sigint_handler):
+    """e.g. "Ctrl-C: finish this fit, then stop the loop"."""
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+
+    sigint_handler(handler)
+    fit = fit_gmm(two_blobs, 2, advi_restarts=2, **ADVI_QUICK)
+    assert calls == [signal.SIGINT, signal.SIGINT] and len(ctrl_c_in_advi) == 2
+    assert fit.posterior.sizes["draw"] == 20
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_a_handler_set_from_c_is_left_in_place(monkeypatch):
+    """An embedding host (R's reticulate, a GUI) may own SIGINT at the C level; Python shows it as None and
+    cannot put it back once replaced (the old code set SIG_DFL: Ctrl-C then killed the host)."""
+    real_getsignal, calls = signal.getsignal, []
+    monkeypatch.setattr(
+        signal, "getsignal", lambda signum: None if signum == signal.SIGINT else real_getsignal(signum)
+    )
+    monkeypatch.setattr(signal, "signal", lambda *args: calls.append(args))
+    with interruptible():
+        assert not INTERRUPT.active
+    assert calls == []
+
+
+def test_a_second_ctrl_c_while_handlers_are_put_back_leaves_nothing_of_ours(monkeypatch):
+    """The impatient user's second Ctrl-C lands just as SIGINT's own handler is back (simulated at that
+    instant): the hook for unraisable errors is still restored, and the interrupt raised."""
+    real_signal, unraisable_before = signal.signal, sys.unraisablehook
+
+    def signal_then_ctrl_c(signum, handler):
+        previous = real_signal(signum, handler)
+        if handler is signal.default_int_handler:
+            press_ctrl_c()
+        return previous
+
+    monkeypatch.setattr(signal, "signal", signal_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        with interruptible():
+            with contextlib.suppress(KeyboardInterrupt):  # the first Ctrl-C, swallowed by a sampler
+                press_ctrl_c()
+    monkeypatch.undo()
+    assert sys.unraisablehook is unraisable_before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not INTERRUPT.interrupted and INTERRUPT._timers == []
+
+
+# -- nutpie failures -------------------------------------------------------------------------------------------
+
+
+class PanicException(BaseException):
+    """pyo3's exception for a Rust panic derives from BaseException."""
+
+
+class FailedSampler:
+    """nutpie's sampler after a worker thread panicked: wait() raises the panic, cancel() panics again."""
+
+    cancelled = False
+
+    def wait(self):
+        raise PanicException("assertion failed: early_end < num_tune")
+
+    def cancel(self):
+        FailedSampler.cancelled = True
+        raise PanicException("Poisoned sampler state mutex: PoisonError { .. }")
+
+
+def test_a_nutpie_failure_is_reported_as_itself_and_as_an_error(two_blobs, monkeypatch):
+    import nutpie
+
+    monkeypatch.setattr(nutpie, "sample", lambda *args, **kwargs: FailedSampler())
+    with pytest.raises(RuntimeError, match="nutpie's sampler failed: assertion failed: early_end") as caught:
+        fit_gmm(two_blobs, 2, backend="nutpie", draws=20, tune=20, chains=2, random_seed=0)
+    assert isinstance(caught.value.__cause__, PanicException)
+    assert not FailedSampler.cancelled  # its panic would have hidden the real one

@@ -535,10 +535,22 @@ def test_trace_plot_uses_the_component_colours_has_a_legend_and_fits_its_labels(
     cluster_colours = [to_rgba(p.get_facecolors()[0])[:3] for p in points]
     trace_axes = [ax for ax in figure.axes if ax.get_xlabel() == "Draw"]
     assert len(trace_axes) == 3  # weights, means[length], means[width]
+    traces = {"weights": posterior["weights"]}
+    traces |= {f"means[{f}]": posterior["means"].sel(feature=f) for f in ("length", "width")}
     for ax in trace_axes:
-        colours = {to_rgba(line.get_color())[:3] for line in ax.get_lines()}
-        assert colours == set(cluster_colours), ax.get_ylabel()
-    (legend,) = figure.legends
+        lines = ax.get_lines()
+        assert len(lines) == 3 * 2, ax.get_ylabel()
+        for line in lines:  # which component's (and chain's) draws it shows, and that component's colour
+            y = line.get_ydata()
+            (drawn,) = [
+                (k, c)
+                for k in range(3)
+                for c in range(2)
+                if np.array_equal(y, traces[ax.get_ylabel()].isel(component=k, chain=c).to_numpy())
+            ]
+            assert to_rgba(line.get_color())[:3] == cluster_colours[drawn[0]], (ax.get_ylabel(), drawn)
+    legend, chain_legend = figure.legends
+    assert [t.get_text() for t in chain_legend.get_texts()] == ["0", "1"]
     assert legend.get_title().get_text() == "component"
     assert [t.get_text() for t in legend.get_texts()] == ["0", "1", "2"]
     assert [to_rgba(h.get_color())[:3] for h in legend.legend_handles] == cluster_colours
@@ -555,6 +567,34 @@ def test_trace_plot_uses_the_component_colours_has_a_legend_and_fits_its_labels(
         for label in ax.get_xticklabels():
             extent = label.get_window_extent(renderer)
             assert box.y0 - 1 <= extent.y0 and extent.x1 <= box.x1 + 1, label
+
+
+@pytest.mark.parametrize("chains", [1, 6, 9])
+def test_trace_plot_gives_every_chain_a_line_style_of_its_own_and_a_legend(chains):
+    rng = np.random.default_rng(chains)
+    means = [[0.0, 0.0], [5.0, 1.0]]
+    X = np.concatenate([rng.normal(m, 0.8, size=(30, 2)) for m in means])
+    fit = fake_fit([0.5, 0.5], means, [np.eye(2) * 0.64] * 2, X, draws=30, jitter=0.1)
+    one = fit.posterior.to_dataset().isel(chain=[0])
+    posterior = xr.concat([one] * chains, dim="chain").assign_coords(chain=np.arange(chains))
+    weights = rng.dirichlet([30.0, 30.0], size=(chains, 30))
+    fit["posterior"] = xr.DataTree(posterior.assign(weights=(("chain", "draw", "component"), weights)))
+    figure = plots.plot_trace(fit, ["weights"])
+    (ax,) = [ax for ax in figure.axes if ax.get_xlabel() == "Draw"]
+    for k in range(2):  # within a component, each chain's line is dashed differently
+        patterns = []
+        for c in range(chains):
+            want = weights[c, :, k]
+            (line,) = [line for line in ax.get_lines() if np.array_equal(line.get_ydata(), want)]
+            _, dashes = line._dash_pattern  # matplotlib keeps the scaled pattern only here
+            patterns.append(None if dashes is None else tuple(dashes))
+        assert len(set(patterns)) == chains
+    titles = [legend.get_title().get_text() for legend in figure.legends]
+    if chains == 1:
+        assert titles == ["component"]  # one chain: no chain legend
+    else:
+        assert titles == ["component", "chain"]
+        assert [t.get_text() for t in figure.legends[1].get_texts()] == [str(c) for c in range(chains)]
 
 
 def test_trace_plot_refuses_what_it_cannot_draw():

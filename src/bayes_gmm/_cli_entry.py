@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         from bayes_gmm.models._model_kernel import start_compiling
 
         start_compiling(covariance_types)
+    from bayes_gmm._interrupt import exit_by_signal
     from bayes_gmm.cli import main as cli_main
 
-    return cli_main(argv)
+    return exit_by_signal(cli_main(argv))  # a run stopped by a signal ends by it (a shell loop stops)

@@ -5,6 +5,11 @@ run had finished. While :data:`INTERRUPT` catches a signal (:meth:`Interrupt.cat
 the signal before raising KeyboardInterrupt as Python would, so a fit can tell an interrupted run from a
 finished one (:meth:`Interrupt.check`) and raise instead of returning a partial result. Handlers are only
 installed in the main thread (Python delivers signals there only) and the previous ones are put back.
+
+An API fit takes SIGINT over only from Python's own ``default_int_handler``: a process that ignores it
+(``SIG_IGN``: a ``multiprocessing`` or Dask worker, a job started with ``&``), handles it itself, or whose
+host set a handler from C (``getsignal`` gives None) keeps its choice. The command line takes SIGINT and
+SIGTERM over in any case.
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 
 
 class Interrupt:
     """Ctrl-C (and whatever other signal it is asked to catch) recorded, then raised as KeyboardInterrupt.
 
-    ``with INTERRUPT.catching(signals):`` installs the handler for `signals` (SIGINT by default) and, at the
-    outermost level, resets the record; nested uses (a ``select_k`` inside the command line, a ``fit_gmm``
-    inside ``select_k``) share it. While `deferred` (the few renames that swap a command's results in), a
-    signal is recorded but does not interrupt.
+    ``with INTERRUPT.catching(signals):`` installs the handler for `signals` (SIGINT by default) and resets
+    the record when the outermost level begins and ends; nested uses (a ``select_k`` inside the command
+    line, a ``fit_gmm`` inside ``select_k``) share it. While `deferred` (the few renames that swap a
+    command's results in), a signal is recorded but does not interrupt.
 
     Attributes
     ----------
@@ -38,41 +43,81 @@ class Interrupt:
         self.interrupted = False
         self.signum: int | None = None
         self.deferred = False
-        self._depth = 0
+        self._levels: list[bool] = []  # per level of catching (main thread): whether our handler is on
         self._pid = os.getpid()
         self._previous_unraisable = None
         self._timers: list[threading.Timer] = []
 
+    @property
+    def active(self) -> bool:
+        """Whether this thread is inside a ``catching`` whose handler is ours (not left to the caller's)."""
+        return (
+            threading.current_thread() is threading.main_thread() and bool(self._levels) and self._levels[-1]
+        )
+
     @contextmanager
-    def catching(self, signals=(signal.SIGINT,)):
-        """Catch `signals` (by number) inside the block; a no-op outside the main thread."""
+    def catching(self, signals=(signal.SIGINT,), take_over=False):
+        """Catch `signals` (by number) inside the block; a no-op outside the main thread.
+
+        A signal's handler is replaced only if it is Python's ``default_int_handler``, or whatever it is
+        with `take_over` (the command line's choice).
+        """
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        outermost = self._depth == 0
+        outermost = not self._levels
         if outermost:
             self.interrupted, self.signum, self.deferred = False, None, False
             self._pid = os.getpid()
-            self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
         installed = {}
         try:
             for signum in signals:
-                if signal.getsignal(signum) != self._handle:  # an outer level's handler stays
+                current = signal.getsignal(signum)
+                if current == self._handle:  # an outer level's handler stays (bound methods: ==)
+                    continue
+                if take_over or current is signal.default_int_handler:
                     installed[signum] = signal.signal(signum, self._handle)
-            self._depth += 1
+            active = any(signal.getsignal(signum) == self._handle for signum in signals)
+            if outermost and active:
+                self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
+            self._levels.append(active)
             try:
                 yield self
             finally:
-                self._depth -= 1
+                self._levels.pop()
         finally:
-            for signum, previous in installed.items():
-                # None: a handler not installed from Python, which Python cannot put back; the default.
-                signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+            self._restore(installed, outermost)
+
+    def _restore(self, installed: dict, outermost: bool) -> None:
+        # A second Ctrl-C may arrive at any point in here: it is recorded, not raised, until every step is
+        # done (and each step runs even if one before it raised), then raised.
+        deferred, self.deferred = self.deferred, True
+        before = self.interrupted
+        try:
+            with ExitStack() as steps:  # the callbacks run last to first
+                for signum, previous in installed.items():
+                    # None: a handler set from C, which Python cannot put back (only the command line
+                    # takes such a handler over): the default.
+                    steps.callback(signal.signal, signum, signal.SIG_DFL if previous is None else previous)
+                if outermost and sys.unraisablehook == self._unraisable:
+                    steps.callback(setattr, sys, "unraisablehook", self._previous_unraisable)
+                if outermost:  # first: a re-interrupt after this would meet no handler of ours
+                    steps.callback(self._cancel_timers)
+        finally:
+            arrived = self.interrupted and not before
+            self.deferred = deferred
             if outermost:
-                sys.unraisablehook = self._previous_unraisable
-                for timer in self._timers:  # a re-interrupt after this would meet no handler of ours
-                    timer.cancel()
-                self._timers.clear()
+                self._reset_record()
+        if arrived:
+            raise KeyboardInterrupt
+
+    def _reset_record(self) -> None:
+        self.interrupted, self.signum, self.deferred = False, None, False
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
 
     def _handle(self, signum, frame):
         if not self.interrupted:
@@ -100,8 +145,10 @@ class Interrupt:
         self._previous_unraisable(unraisable)
 
     def check(self) -> None:
-        """Raise KeyboardInterrupt if a caught signal arrived, even if a library swallowed it."""
-        if self.interrupted:
+        """Raise KeyboardInterrupt if a caught signal arrived, even if a library swallowed it (only where
+        the handler is :attr:`active`: a fit in another thread, or one that left SIGINT to its caller, is
+        never stopped by it)."""
+        if self.interrupted and self.active:
             raise KeyboardInterrupt
 
 
@@ -116,13 +163,35 @@ def interruptible():
     name their caller's line by ``stacklevel``.)
 
     An error that follows an interrupt (a half-filled trace failing a later step, say) is raised as the
-    KeyboardInterrupt it follows from.
+    KeyboardInterrupt it follows from. Outside the main thread, or where SIGINT is left to the caller's
+    handler (see :meth:`Interrupt.catching`), nothing is changed.
     """
-    with INTERRUPT.catching():
+    with INTERRUPT.catching() as interrupt:
+        if not interrupt.active:
+            yield
+            return
         try:
             yield
         except Exception as exc:
-            if INTERRUPT.interrupted:
+            if interrupt.interrupted:
                 raise KeyboardInterrupt from exc
             raise
-        INTERRUPT.check()
+        interrupt.check()
+
+
+def exit_by_signal(status: int) -> int:
+    """The ``bayes-gmm`` command's end: exit status 128 + N, for a run stopped by SIGINT or SIGTERM (N),
+    becomes death by that signal; any other status is returned.
+
+    A shell (``for f in *.csv; do bayes-gmm fit "$f"; done``) stops a loop only when its command was killed
+    by SIGINT, not when it exited 130; so, once the command has cleaned up and said so, it takes the
+    signal's default action. (Windows has no such exit; there the status is returned.)
+    """
+    signum = status - 128
+    if signum in (signal.SIGINT, signal.SIGTERM) and os.name == "posix":
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    return status

@@ -8,8 +8,10 @@ bayes-gmm select-k --demo --components 1,2,3,4 --out k_choice/
 
 A run's results appear in --out together or not at all: they are written to a hidden folder beside it,
 which replaces --out as a whole at the end (so --out never mixes two runs). Errors are one line on stderr
-and exit status 2. An interrupted run writes nothing and exits as shells report a signal, 128 + its
-number: 130 for Ctrl-C (SIGINT), 143 for ``kill`` (SIGTERM, handled as Ctrl-C).
+and exit status 2. An interrupted run writes nothing (or, stopped once its results are in, keeps them)
+and then ends by the signal, so that a shell sees 130 for Ctrl-C (SIGINT) and 143 for ``kill`` (SIGTERM,
+handled as Ctrl-C) and stops a loop; :func:`main` returns those statuses (the console script ends by
+:func:`bayes_gmm._interrupt.exit_by_signal`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from bayes_gmm._cli_output import (
     write_assignments_parquet,
     write_csv,
 )
-from bayes_gmm._interrupt import INTERRUPT
+from bayes_gmm._interrupt import INTERRUPT, exit_by_signal
 from bayes_gmm._io import atomic_path, write_text_atomic
 from bayes_gmm._report import (
     format_bayes_summary,
@@ -317,9 +319,13 @@ def _print_summary(summary: str, out: OutputFolder | None, paths: list[Path]) ->
     """Print the summary once the files are written (in `paths`): a closed stdout loses no results.
 
     Output to a closed pipe (``bayes-gmm fit ... | head -1``) ends the command quietly with status 141, as a
-    shell reports a process stopped by SIGPIPE; a Ctrl-C while printing does not undo what was written.
+    shell reports a process stopped by SIGPIPE; a Ctrl-C or SIGTERM while printing (or during the swap, which
+    it does not stop) does not undo what was written, and is reported as such.
     """
+    printing = False
     try:
+        INTERRUPT.check()  # a signal during the swap, which it does not stop: the results are in
+        printing = True
         print(summary)
         if paths:
             print("\nwrote " + ", ".join(str(p) for p in paths))
@@ -332,8 +338,10 @@ def _print_summary(summary: str, out: OutputFolder | None, paths: list[Path]) ->
     except KeyboardInterrupt:
         if not paths:
             raise
-        print(f"bayes-gmm: interrupted while printing; the results are in {out.shown}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        stopped, status = _stopped_by()
+        when = " while printing" if printing else ""
+        print(f"bayes-gmm: {stopped}{when}; the results are in {out.shown}", file=sys.stderr)
+        return status
     return 0
 
 
@@ -439,9 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # a Ctrl-C in the instant the handlers are put back, after the run
+        return _interrupted(args)
+
+
+def _run(args) -> int:
     # The handlers sit inside INTERRUPT: freeing an interrupted run's frames runs finalizers, and what they
     # raise must still meet its hook (see Interrupt). SIGTERM stops a run as Ctrl-C does.
-    with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM)), warnings.catch_warnings():
+    with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM), take_over=True), warnings.catch_warnings():
         try:
             # Warnings meant for users are shown as one line each; library-internal noise (deprecations,
             # floating-point notices from diagnostics of fixed parameters) is not.
@@ -452,7 +467,9 @@ def main(argv=None) -> int:
             return args.handler(args)
         except KeyboardInterrupt:
             return _interrupted(args)
-        except Exception as exc:  # one line for the user, whatever went wrong; never a traceback
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # one line, whatever went wrong (a Rust panic too); never a traceback
             if INTERRUPT.interrupted:  # e.g. a half-filled trace after Ctrl-C failed a later check
                 return _interrupted(args)
             if os.environ.get(TRACEBACK_ENV):
@@ -463,14 +480,19 @@ def main(argv=None) -> int:
 
 def _interrupted(args) -> int:
     kept = f"; {args.out} is as it was" if getattr(args, "out", None) else ""
+    stopped, status = _stopped_by()
+    print(f"bayes-gmm: {stopped}: nothing was written{kept}", file=sys.stderr)
+    return status
+
+
+def _stopped_by() -> tuple[str, int]:
+    """How the signal that stopped the command is reported: words and exit status."""
     if INTERRUPT.signum == signal.SIGTERM:
-        print(f"bayes-gmm: terminated (SIGTERM): nothing was written{kept}", file=sys.stderr)
-        return EXIT_TERMINATED
-    print(f"bayes-gmm: interrupted: nothing was written{kept}", file=sys.stderr)
-    return EXIT_INTERRUPTED
+        return "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
 
 
-def _error_line(exc: Exception) -> str:
+def _error_line(exc: BaseException) -> str:
     message = " ".join(str(exc).split())  # one line, even for multi-line library messages
     if isinstance(exc, ZeroDivisionError):
         return (
@@ -492,4 +514,4 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_by_signal(main()))

@@ -123,7 +123,9 @@ def run_advi(
                 f"advi_learning_rate={learning_rate}. Lower advi_learning_rate, use fewer components or "
                 f"covariance_type='diag', or use method='nuts'."
             ) from None
-        INTERRUPT.check()  # pm.fit returns the approximation it has at a Ctrl-C: no further restarts
+        # pm.fit returns the approximation it has at a Ctrl-C: no further restarts (where the fit's handler
+        # is on; a fit in another thread, or one that left SIGINT to the caller, is not stopped).
+        INTERRUPT.check()
         losses = np.asarray(approx.hist, dtype=float)
         tail = losses[-min(len(losses), stopper.window) :]
         converged = stopper.converged_at is not None

@@ -109,7 +109,8 @@ def fit_gmm(
         graph for each shape (the same objective, optimiser and stopping rule).
     draws, tune, chains : int
         NUTS draws kept per chain, tuning steps per chain (at least 1; tuning draws are discarded),
-        number of chains. For ADVI, `draws` draws are taken from the fitted approximation (one chain).
+        number of chains. For ADVI, `draws` draws are taken from the fitted approximation (one chain) and
+        `tune` is not used.
     cores : int, optional
         Worker processes for the PyMC and nutpie back ends (default: min(chains, CPU count)).
     target_accept : float, default 0.9
@@ -268,7 +269,7 @@ def _checked_run_options(a: dict) -> dict:
         "jitter": check_nonnegative_float(a["jitter"], "jitter"),
         "nuts": {
             "draws": check_positive_int(a["draws"], "draws"),
-            "tune": _checked_tune(a["tune"]),
+            "tune": _checked_tune(a["tune"]) if method == "nuts" else None,  # ADVI does not tune
             "chains": chains,
             "cores": cores,
             "target_accept": a["target_accept"],

@@ -84,27 +84,43 @@ def _run_nutpie(model, start_sampler, draws, tune, chains, cores, target_accept,
     started = time.perf_counter()
     compiled = compile_nutpie_model(model, initial_point_func=chain_start)
     compile_time = time.perf_counter() - started
-    sampler = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores,
-        target_accept=target_accept,
-        seed=int(random_seed),
-        save_warmup=False,  # as PyMC's own sampler, which discards the tuning draws
-        progress_bar=progressbar,
-        blocking=False,
-    )
-    # Blocking, nutpie answers Ctrl-C by returning the trace so far (its unfinished draws NaN); here the
-    # sampling threads are stopped and the interrupt goes on.
     try:
-        fit = sampler.wait()
-    except BaseException:
-        sampler.cancel()
+        sampler = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            target_accept=target_accept,
+            seed=int(random_seed),
+            save_warmup=False,  # as PyMC's own sampler, which discards the tuning draws
+            progress_bar=progressbar,
+            blocking=False,
+        )
+        # Blocking, nutpie answers Ctrl-C by returning the trace so far (its unfinished draws NaN); here the
+        # sampling threads are stopped and the interrupt goes on.
+        try:
+            fit = sampler.wait()
+        except KeyboardInterrupt:
+            _stop(sampler)
+            raise
+    except (KeyboardInterrupt, SystemExit, Exception):
         raise
+    except BaseException as exc:  # a Rust panic (pyo3's PanicException): an error, not a way to exit
+        raise RuntimeError(f"nutpie's sampler failed: {exc}") from exc
     posterior = posterior_from_unconstrained(fit.posterior[UNCONSTRAINED], model)
     posterior.attrs = dict(fit.posterior.attrs)
     fit["posterior"] = xr.DataTree(posterior)
     fit.attrs["compile_time_s"] = compile_time
     return fit
+
+
+def _stop(sampler) -> None:
+    """Stop nutpie's sampling threads (after Ctrl-C). Had the sampler itself failed meanwhile, cancel()
+    would panic ("Poisoned sampler state mutex"): the interrupt is what to report (a new Ctrl-C too)."""
+    try:
+        sampler.cancel()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # the error being raised is the one to report
+        pass

@@ -18,8 +18,9 @@ def plot_trace(fit, var_names=("weights", "means")) -> Figure:
     """Trace plot of a Bayesian fit: each variable's marginal densities (left) and draws (right).
 
     ArviZ's ``plot_trace_dist`` (arviz-plots, matplotlib) with the components overlaid, each in its
-    colour of the other figures (:func:`~bayes_gmm.plots.component_colors`), the chains told apart by
-    line style, and a legend of the components. A variable with a ``feature`` dimension gets one row per
+    colour of the other figures (:func:`~bayes_gmm.plots.component_colors`), each chain in a line style of
+    its own (:func:`chain_linestyles`, distinct for any number of chains), and legends of the components
+    and of the chains. A variable with a ``feature`` dimension gets one row per
     feature, so that features on different scales (minutes and seconds, say) do not squash each other's
     traces. A fit that did not converge gets its failed checks as a red title.
 
@@ -65,10 +66,24 @@ def plot_trace(fit, var_names=("weights", "means")) -> Figure:
         aes={"color": ["component"], "linestyle": ["chain"]},
         # arviz-plots wants 3 colours or more; component k takes the k-th, as in every figure
         color=component_colors(max(posterior.sizes["component"], 3)),
+        linestyle=chain_linestyles(max(posterior.sizes["chain"], 3)),
         # Constrained layout keeps the axis labels, the legend and the caveat inside the figure.
         figure_kwargs={"figsize": (10, ROW_HEIGHT * len(panels)), "layout": "constrained"},
     )
     collection.add_legend("component")
+    if posterior.sizes["chain"] > 1:
+        collection.add_legend("chain", visual_kwargs={"color": "0.3"}, loc="lower right")
     figure = collection.viz["figure"].item()
     caveat_title(figure.suptitle(f"Trace plot: {fit_label(draws)}"), fit)
     return figure
+
+
+#: matplotlib's named line styles, the first chains' (solid, dashed, dotted, dash-dot).
+NAMED_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def chain_linestyles(n_chains: int) -> list:
+    """One distinct line style per chain: the named ones, then dash-dot patterns with one more dot each
+    (matplotlib's own cycle has 4 and would repeat)."""
+    extra = [(0, (6, 2) + (1, 2) * dots) for dots in range(2, n_chains - len(NAMED_LINESTYLES) + 2)]
+    return [*NAMED_LINESTYLES, *extra][: max(n_chains, 1)]
