@@ -19,7 +19,13 @@ from bayes_gmm._cli_entry import nutpie_covariance_types
         (["select-k", "--demo", "--covariance=full,EII"], ["full", "EII"]),
         (["fit", "--demo", "--backend", "nutpie", "--covariance", "VVV"], ["VVV"]),
         (["fit", "--demo", "--method", "em"], []),
-        (["fit", "--demo", "--method=advi"], []),
+        (["fit", "--demo", "--method=advi"], ["full"]),  # ADVI runs on the same kernel by default
+        (
+            ["fit", "--demo", "--method", "fullrank_advi", "--backend", "kernel", "--covariance", "EEI"],
+            ["EEI"],
+        ),
+        (["fit", "--demo", "--method", "advi", "--backend", "pymc"], []),
+        (["select-k", "--demo", "--covariance", "diag, full"], ["diag", "full"]),
         (["fit", "--demo", "--backend", "pymc"], []),
         (["fit", "--help"], []),
         ([], []),
@@ -28,6 +34,17 @@ from bayes_gmm._cli_entry import nutpie_covariance_types
 )
 def test_the_command_line_says_which_kernels_to_compile(argv, expected):
     assert nutpie_covariance_types(argv) == expected
+
+
+@pytest.mark.parametrize("abbreviated", [["--cov", "diag"], ["--meth", "em"], ["--back", "pymc"]])
+def test_the_command_takes_no_abbreviated_options(abbreviated, capsys):
+    # the entry reads the options by their full names, so the parser must not take a prefix of one
+    from bayes_gmm import cli
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.build_parser().parse_args(["fit", "--demo", *abbreviated])
+    assert stopped.value.code == 2
+    assert f"unrecognized arguments: {abbreviated[0]}" in capsys.readouterr().err
 
 
 def test_the_compile_starts_before_the_command_imports_pymc_and_arviz():

@@ -330,12 +330,17 @@ class _Running:
     """A compiling process that never ends."""
 
     killed = False
+    returncode = None
 
     def poll(self):
         return None
 
     def kill(self):
         self.killed = True
+
+    def wait(self):
+        self.returncode = -9
+        return self.returncode
 
 
 def test_the_first_use_compiles_the_familys_kernel_first_and_the_others_after(monkeypatch):
@@ -358,6 +363,32 @@ def test_the_first_use_compiles_the_familys_kernel_first_and_the_others_after(mo
     assert not mk._load_or_start(["cholesky"])
     assert started[1][-1].endswith("_compile_here(['cholesky'], [])") and mk._BACKGROUND == set()
     assert mk._OTHER_PROCESSES["cholesky"] is not mk._OTHER_PROCESSES["diagonal"]
+
+
+class _Ended(_Running):
+    """A compiling process that has ended."""
+
+    returncode = 0
+
+    def poll(self):
+        return 0
+
+
+def test_a_background_compile_taken_over_is_stopped_and_ended_processes_are_forgotten(monkeypatch):
+    from bayes_gmm.models import _model_kernel as mk
+
+    first, ended = _Running(), _Ended()
+    monkeypatch.setattr(mk, "load_cached", lambda callback: False)
+    monkeypatch.setattr(mk, "_CALLBACKS", {"expand": object(), "diagonal": object()})  # its fit's, loaded
+    # the first process is left with only its background work; another, for an earlier fit, has ended
+    monkeypatch.setattr(mk, "_OTHER_PROCESSES", {"expand": first, "diagonal": first, "cholesky": first})
+    mk._OTHER_PROCESSES["old"] = ended
+    monkeypatch.setattr(mk, "_BACKGROUND", {"cholesky"})
+    monkeypatch.setattr(mk.subprocess, "Popen", lambda command, **options: _Running())
+    assert not mk._load_or_start(["cholesky"])  # a fit needs the background family now
+    assert first.killed  # not left compiling the same callback at the lower priority beside the new one
+    assert "old" not in mk._OTHER_PROCESSES  # reaped and forgotten
+    assert mk._OTHER_PROCESSES["cholesky"] is not first and mk._BACKGROUND == set()
 
 
 def test_a_fit_waits_for_its_own_kernel_only(monkeypatch, faithful):

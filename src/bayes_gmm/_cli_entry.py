@@ -27,19 +27,26 @@ def _option(argv: list[str], name: str, default: str) -> str:
     return value
 
 
-def nutpie_covariance_types(argv: list[str]) -> list[str]:
-    """The covariance types whose nutpie kernels the command line `argv` (without the program) will run.
+#: Back ends that run on the model kernel, by method: nutpie for NUTS, the kernel's own ADVI.
+_KERNEL_BACKENDS = {
+    "nuts": ("auto", "nutpie"),
+    "advi": ("auto", "kernel"),
+    "fullrank_advi": ("auto", "kernel"),
+}
 
-    Empty for a command that runs no NUTS fit on nutpie (EM, ADVI, another back end, help).
+
+def nutpie_covariance_types(argv: list[str]) -> list[str]:
+    """The covariance types whose model kernels the command line `argv` (without the program) will run.
+
+    Empty for a command that runs no fit on the kernel (EM, another back end, help). The options are read
+    by their full names only: the command's parser takes no abbreviations.
     """
     if not argv or argv[0] not in _NUTS_COMMANDS or {"-h", "--help"} & set(argv):
         return []
-    if _option(argv, "--method", "nuts") != "nuts" or _option(argv, "--backend", "auto") not in (
-        "auto",
-        "nutpie",
-    ):
+    method = _option(argv, "--method", "nuts")
+    if _option(argv, "--backend", "auto") not in _KERNEL_BACKENDS.get(method, ()):
         return []
-    return [name for name in _option(argv, "--covariance", "full").split(",") if name]
+    return [name.strip() for name in _option(argv, "--covariance", "full").split(",") if name.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

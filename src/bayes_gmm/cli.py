@@ -386,12 +386,15 @@ def _reporter(quiet: bool):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviated options (--cov for --covariance): the console script reads the options that decide
+    # which model kernel to compile before this parser runs (bayes_gmm._cli_entry), by their full names.
     parser = argparse.ArgumentParser(
-        prog="bayes-gmm", description="Gaussian mixture models, the Bayesian way."
+        prog="bayes-gmm", description="Gaussian mixture models, the Bayesian way.", allow_abbrev=False
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser(
         "fit",
+        allow_abbrev=False,
         help="fit a Gaussian mixture to a CSV file or the bundled demo data",
         description="Fit a Gaussian mixture. With --out DIR writes summary.txt, assignments.csv (per-point "
         "membership probabilities), and for Bayesian methods posterior.nc (xarray DataTree for ArviZ 1, "
@@ -424,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(handler=_cmd_fit)
     select = sub.add_parser(
         "select-k",
+        allow_abbrev=False,
         help="compare numbers of components by WAIC, PSIS-LOO, BIC, AIC and ICL",
         description="Fit each k and compare. With --out DIR writes selection.txt, selection.csv and "
         "k_selection.png.",

@@ -601,10 +601,12 @@ def _load_or_start(families) -> bool:
             else:
                 yield name
 
+    _forget_finished()
     wanted = ["expand", *families]
     now = list(missing(wanted))
     if all(name in _CALLBACKS for name in wanted):
         return True
+    _stop_background_taken_over(now)
     later = list(missing(f for f in FAMILIES if f not in families)) if "expand" in now else []
     command = _python_command(now, later)
     if not now or command is None:
@@ -679,6 +681,7 @@ def _saved_by_other_process(name: str) -> CFunc:
     while process is not None:
         callback = _uncompiled_callback(name)
         if load_cached(callback):
+            _forget_finished()
             return callback
         if process.poll() is not None or time.monotonic() > deadline:
             _stop(process)  # a damaged cache entry a killed one may leave is replaced (compile_callback)
@@ -688,6 +691,24 @@ def _saved_by_other_process(name: str) -> CFunc:
     if not load_cached(callback):
         compile_callback(callback)
     return callback
+
+
+def _forget_finished() -> None:
+    """Reap the compiling processes that have ended (no zombie left while this process runs) and forget
+    them."""
+    for process in set(_OTHER_PROCESSES.values()):
+        if process.poll() is not None:
+            _stop(process)
+
+
+def _stop_background_taken_over(names) -> None:
+    """Stop a process whose only work left is compiling, in the background, callbacks among `names` that a
+    new process of normal priority is about to compile (two compiles of one callback would compete for the
+    cores the fit needs; numba saves an entry whole, so a killed compile leaves none half written)."""
+    for process in {_OTHER_PROCESSES[name] for name in names if name in _BACKGROUND}:
+        own = [name for name, started in _OTHER_PROCESSES.items() if started is process]
+        if all(name in _CALLBACKS or (name in _BACKGROUND and name in names) for name in own):
+            _stop(process)
 
 
 def _stop(process: subprocess.Popen) -> None:
