@@ -140,16 +140,6 @@ def test_component_on_a_single_point():
         fit_em(X, 2, initial_resp=resp, n_init=1, reg_covar=0.0)
 
 
-def test_more_components_than_distinct_points():
-    X = np.ones((20, 2))
-    result = fit_em(X, 2, random_seed=0)
-    assert np.all(np.isfinite(result.means))
-    assert np.all(np.isfinite(result.covariances))
-    assert np.isfinite(result.log_likelihood)
-    np.testing.assert_allclose(result.weights.sum(), 1.0)
-    np.testing.assert_allclose(result.predict_proba(X).sum(axis=1), 1.0)
-
-
 # -- input validation ----------------------------------------------------------------------------------
 
 GOOD_X = np.random.default_rng(0).normal(size=(30, 2))
@@ -519,3 +509,23 @@ def test_predict_proba_and_predict(fitted, blobs):
     )
     np.testing.assert_array_equal(fitted.predict(blobs), np.argmax(weighted, axis=1))
     np.testing.assert_allclose(fitted.score(blobs), fitted.log_likelihood / blobs.shape[0], rtol=1e-12)
+
+
+def test_fewer_distinct_rows_than_components_are_said_with_the_fix():
+    # Two distinct points, each repeated: a third component can only end with weight 0 or on a point that
+    # another has (mclust: NA; scikit-learn fits, and its own tests expect a fit: tests/test_sklearn_suite.py)
+    X = np.repeat([[0.0, 0.0], [5.0, 5.0]], 50, axis=0)
+    with pytest.warns(
+        UserWarning, match=r"n_components = 3 is more than the 2 distinct rows of X: .* Use n_components <= 2"
+    ):
+        result = fit_em(X, 3, random_seed=0)
+    assert np.isfinite(result.log_likelihood)
+    weights = np.r_[np.ones(99), 0.0]
+    X[-1] = [9.0, 9.0]  # a third point, but of weight 0
+    with pytest.warns(UserWarning, match=r"2 distinct rows of X with a positive sample_weight"):
+        fit_em(X, 3, sample_weight=weights, random_seed=0)
+    with pytest.warns(UserWarning, match=r"n_components = 2 is more than the 1 distinct rows"):
+        fit_em(np.ones((20, 2)), 2, random_seed=0)  # one point, repeated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit_em(X[:-1], 2, random_seed=0)  # as many components as points: no warning

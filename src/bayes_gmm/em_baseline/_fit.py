@@ -46,6 +46,27 @@ HC_MAX_SAMPLE_SIZE = 20_000
 DASK_SAMPLE_SIZE = 100_000
 
 
+def warn_if_fewer_distinct_rows(X: np.ndarray, n_components: int, sample_weight=None) -> None:
+    """Warn if `X` has fewer distinct rows (of positive weight) than `n_components`.
+
+    Such a fit can only end with components of weight 0 or several on one point (mclust returns NA;
+    scikit-learn fits, and its own tests expect a fit). Most data show `n_components` distinct rows among
+    their first few, so the full count is rarely needed.
+    """
+    rows = X if sample_weight is None else X[sample_weight > 0]
+    for head in (rows[: 64 * n_components], rows):
+        distinct = len(np.unique(head, axis=0))
+        if distinct >= n_components:
+            return
+    warnings.warn(
+        f"n_components = {n_components} is more than the {distinct} distinct rows of X"
+        f"{' with a positive sample_weight' if sample_weight is not None else ''}: the fit has components of "
+        f"weight 0 or several on one point. Use n_components <= {distinct}.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def fit_em(
     X,
     n_components: int,
@@ -240,6 +261,7 @@ def fit_em(
     options = check_options(init, n_init, max_iter, tol, reg_covar, initial_params, initial_resp)
     init, n_init, max_iter, tol, reg_covar = options.values()
     sample_weight = check_sample_weight(sample_weight, X.shape[0], n_components)
+    warn_if_fewer_distinct_rows(X, n_components, sample_weight)
     hc_sample_size = _hc_sample_size(init_sample_size, X.shape[0])
     warn_if_regularisation_dominates(X, reg_covar)
     run = {
