@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,24 @@ import xarray as xr
 
 #: Reference data sets and their published values (tests/data/REFERENCE.md cites the sources).
 REFERENCE_DATA_DIR = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own Ctrl-C handler during every test, as in a terminal.
+
+    A test run started in the background (``pytest &`` in a script, some CI runners) inherits SIGINT
+    ignored, and Python then installs no handler; a fit leaves an ignored SIGINT alone (as it should), so
+    the tests of Ctrl-C inside a fit would test nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")
