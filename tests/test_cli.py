@@ -624,8 +624,10 @@ def interrupt_during_sampling(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     reader.join(timeout=5)
-    deadline = time.monotonic() + 10
-    while _group_alive(proc.pid):  # the sampler's worker processes end with the command
+    # The sampler's worker processes end with the command; on cold caches one may be inside a compile (a
+    # C call, which a signal's Python handler waits for), so it may take the rest of that compile.
+    deadline = time.monotonic() + 60
+    while _group_alive(proc.pid):
         assert time.monotonic() < deadline, "worker processes outlived the command"
         time.sleep(0.1)
     return status, "".join(lines), time.perf_counter() - begin

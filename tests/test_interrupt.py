@@ -8,6 +8,7 @@ thread once sampling has started) and asserts that the fit raises instead.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -335,3 +336,20 @@ def test_a_nutpie_failure_is_reported_as_itself_and_as_an_error(two_blobs, monke
         fit_gmm(two_blobs, 2, backend="nutpie", draws=20, tune=20, chains=2, random_seed=0)
     assert isinstance(caught.value.__cause__, PanicException)
     assert not FailedSampler.cancelled  # its panic would have hidden the real one
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform: spawned workers start afresh")
+def test_a_forked_worker_gets_the_signals_default_dispositions_back():
+    # A sampler's forked worker busy in a long C call cannot run a Python handler: with SIGTERM's default
+    # disposition its parent's terminate() ends it at once, instead of after the call (a cold compile).
+    with INTERRUPT.catching((signal.SIGINT, signal.SIGTERM), take_over=True):
+        assert signal.getsignal(signal.SIGTERM) == INTERRUPT._handle
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 if both dispositions are back
+            ok = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            ok = ok and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert signal.getsignal(signal.SIGTERM) == INTERRUPT._handle  # the parent's own stays
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

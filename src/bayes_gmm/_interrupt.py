@@ -47,6 +47,7 @@ class Interrupt:
         self._pid = os.getpid()
         self._previous_unraisable = None
         self._timers: list[threading.Timer] = []
+        self._originals: dict[int, object] = {}  # signal -> the handler ours replaced, while ours is on
 
     @property
     def active(self) -> bool:
@@ -76,7 +77,7 @@ class Interrupt:
                 if current == self._handle:  # an outer level's handler stays (bound methods: ==)
                     continue
                 if take_over or current is signal.default_int_handler:
-                    installed[signum] = signal.signal(signum, self._handle)
+                    installed[signum] = self._originals[signum] = signal.signal(signum, self._handle)
             active = any(signal.getsignal(signum) == self._handle for signum in signals)
             if outermost and active:
                 self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
@@ -99,6 +100,7 @@ class Interrupt:
                     # None: a handler set from C, which Python cannot put back (only the command line
                     # takes such a handler over): the default.
                     steps.callback(signal.signal, signum, signal.SIG_DFL if previous is None else previous)
+                    steps.callback(self._originals.pop, signum, None)
                 if outermost and sys.unraisablehook == self._unraisable:
                     steps.callback(setattr, sys, "unraisablehook", self._previous_unraisable)
                 if outermost:  # first: a re-interrupt after this would meet no handler of ours
@@ -177,6 +179,20 @@ def interruptible():
                 raise KeyboardInterrupt from exc
             raise
         interrupt.check()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child (a sampler's worker process) gets the signals' own dispositions back: a Python handler
+    # runs only between bytecodes, so a child busy in a long C call (a compile on cold caches) would outlive
+    # the command that stopped it, while with the default disposition its parent's SIGTERM ends it at once.
+    for signum, previous in INTERRUPT._originals.items():
+        with suppress(ValueError, OSError):
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+    INTERRUPT._originals.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def exit_by_signal(status: int) -> int:
